@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createClient } from 'redis'
+import { CloakroomError } from '../src/errors.ts'
+import { createStore, type StoreLog } from '../src/store/create-store.ts'
+import { samplePendingLogin, sampleSession, storeContract } from '../src/store/store-contract.ts'
+import type { SessionStore } from '../src/store/types.ts'
+import { freePort, startRedis, type RedisServer } from './fixtures/redis-server.ts'
+
+const SECRETS = ['e2e-store-secret-0123456789abcdef-0123456789']
+
+function recordingLog(): StoreLog & { lines: string[] } {
+  const lines: string[] = []
+  return { lines, info: (_obj, msg) => lines.push(`info ${msg}`), warn: (_obj, msg) => lines.push(`warn ${msg}`), error: (_obj, msg) => lines.push(`error ${msg}`) }
+}
+
+function redisStore(url: string, keyPrefix = `e2e:${randomUUID()}:`, log: StoreLog = recordingLog(), connectTimeoutMs?: number): Promise<SessionStore> {
+  return createStore({ type: 'redis', url, keyPrefix }, { secrets: SECRETS, log, now: Date.now, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }) })
+}
+
+async function rawClient(url: string) {
+  const client = createClient({ url })
+  client.on('error', () => {})
+  await client.connect()
+  return client
+}
+
+/** The call must reject with store_unavailable (cause kept) within 2 s, not hang. */
+async function expectUnavailable(call: () => Promise<unknown>): Promise<void> {
+  const started = Date.now()
+  await assert.rejects(call(), (error: unknown) => {
+    assert.ok(error instanceof CloakroomError, String(error))
+    assert.equal(error.code, 'store_unavailable')
+    assert.notEqual(error.cause, undefined)
+    return true
+  })
+  assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`)
+}
+
+async function eventually(check: () => Promise<unknown>, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    try {
+      await check()
+      return
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await sleep(100)
+    }
+  }
+}
+
+let redis: RedisServer
+before(async () => { redis = await startRedis() })
+after(() => redis.stop())
+
+storeContract('redis', async () => {
+  const store = await redisStore(redis.url)
+  return { store, clock: undefined, cleanup: () => store.close() }
+})
+
+describe('redis store, seen from inside Redis', () => {
+  test('nothing in Redis reveals a token, the subject, a claim or the PKCE verifier', async () => {
+    const prefix = `e2e:${randomUUID()}:`
+    const store = await redisStore(redis.url, prefix)
+    const raw = await rawClient(redis.url)
+    after(async () => { await store.close(); await raw.close() })
+    const at = Math.floor(Date.now() / 1000)
+    const session = sampleSession(at)
+    const login = samplePendingLogin(at)
+    await store.createSession(session)
+    await store.updateSession({ ...session, version: 2 })
+    await store.putPendingLogin('state-1', login, 600)
+
+    const keys = (await raw.keys(`${prefix}*`)).sort()
+    assert.deepEqual(keys, [`${prefix}login:state-1`, `${prefix}session:${session.id}`])
+    const login1 = await raw.get(`${prefix}login:state-1`)
+    const hash = await raw.hGetAll(`${prefix}session:${session.id}`)
+    assert.deepEqual(Object.keys(hash).sort(), ['data', 'version'])
+    assert.equal(hash['version'], '2')
+    const dump = JSON.stringify([login1, hash])
+    const secrets = [session.tokens.accessToken, session.tokens.refreshToken, session.tokens.idToken, session.sub,
+      session.idpSid, 'alice@example.com', login.codeVerifier, login.nonce, login.browserBinding]
+    for (const secret of secrets) {
+      assert.ok(secret !== undefined && !dump.includes(secret), `Redis holds ${secret} in clear`)
+    }
+  })
+
+  test('every key carries a TTL at its deadline, and an update moves it', async () => {
+    const prefix = `e2e:${randomUUID()}:`
+    const store = await redisStore(redis.url, prefix)
+    const raw = await rawClient(redis.url)
+    after(async () => { await store.close(); await raw.close() })
+    const at = Math.floor(Date.now() / 1000)
+    const idleFirst = sampleSession(at, 1800, 3600)
+    const absoluteFirst = sampleSession(at, 3600, 900)
+    await store.createSession(idleFirst)
+    await store.createSession(absoluteFirst)
+    await store.putPendingLogin('state-ttl', samplePendingLogin(at), 600)
+
+    const ttlNear = async (key: string, expectedMs: number): Promise<void> => {
+      const ttl = await raw.pTTL(key)
+      assert.ok(ttl > 0 && Math.abs(ttl - expectedMs) < 2500, `${key}: PTTL ${ttl}, expected about ${expectedMs}`)
+    }
+    await ttlNear(`${prefix}session:${idleFirst.id}`, (at + 1800) * 1000 - Date.now())
+    await ttlNear(`${prefix}session:${absoluteFirst.id}`, (at + 900) * 1000 - Date.now())
+    await ttlNear(`${prefix}login:state-ttl`, 600_000)
+
+    assert.equal(await store.updateSession({ ...idleFirst, version: 2, idleExpiresAt: at + 3000 }), true)
+    await ttlNear(`${prefix}session:${idleFirst.id}`, (at + 3000) * 1000 - Date.now())
+  })
+
+  test('a record copied under another key does not open there; garbage reads as nothing', async () => {
+    const prefix = `e2e:${randomUUID()}:`
+    const store = await redisStore(redis.url, prefix)
+    const raw = await rawClient(redis.url)
+    after(async () => { await store.close(); await raw.close() })
+    const at = Math.floor(Date.now() / 1000)
+    const [victim, attacker] = [sampleSession(at), sampleSession(at)]
+    await store.createSession(victim)
+    await store.createSession(attacker)
+    const victimData = await raw.hGet(`${prefix}session:${victim.id}`, 'data')
+    assert.ok(victimData !== null)
+    await raw.hSet(`${prefix}session:${attacker.id}`, 'data', victimData)
+    assert.equal(await store.getSession(attacker.id), undefined)
+
+    await store.putPendingLogin('victim', samplePendingLogin(at), 600)
+    await store.putPendingLogin('attacker', samplePendingLogin(at), 600)
+    const loginData = await raw.get(`${prefix}login:victim`)
+    assert.ok(loginData !== null)
+    await raw.set(`${prefix}login:attacker`, loginData)
+    assert.equal(await store.takePendingLogin('attacker'), undefined)
+
+    await raw.hSet(`${prefix}session:garbage`, { version: '1', data: 'not-a-sealed-record' })
+    assert.equal(await store.getSession('garbage'), undefined)
+  })
+
+  test('updates keep working after Redis forgets its scripts (SCRIPT FLUSH)', async () => {
+    const store = await redisStore(redis.url)
+    const raw = await rawClient(redis.url)
+    after(async () => { await store.close(); await raw.close() })
+    const session = sampleSession(Math.floor(Date.now() / 1000))
+    await store.createSession(session)
+    await raw.scriptFlush()
+    assert.equal(await store.updateSession({ ...session, version: 2 }), true)
+    assert.equal((await store.getSession(session.id))?.version, 2)
+  })
+})
+
+describe('redis store when Redis goes away', () => {
+  test('calls fail fast with store_unavailable while Redis is down, and the same store recovers', async () => {
+    const server = await startRedis()
+    const log = recordingLog()
+    const store = await redisStore(server.url, undefined, log)
+    after(async () => { await store.close(); await server.stop() })
+    const at = Math.floor(Date.now() / 1000)
+    const session = sampleSession(at)
+    await store.createSession(session) // loads the scripts, which the restarted server will not know
+
+    await server.halt()
+    await expectUnavailable(() => store.getSession(session.id))
+    await expectUnavailable(() => store.createSession(sampleSession(at)))
+    await expectUnavailable(() => store.updateSession({ ...session, version: 2 }))
+    await expectUnavailable(() => store.deleteSession(session.id))
+    await expectUnavailable(() => store.putPendingLogin('s', samplePendingLogin(at), 600))
+    await expectUnavailable(() => store.takePendingLogin('s'))
+    await expectUnavailable(() => store.ping())
+    assert.ok(log.lines.some((line) => line.startsWith('error ')), log.lines.join('\n'))
+
+    await server.restart()
+    await eventually(() => store.ping(), 10_000)
+    const fresh = sampleSession(at)
+    await store.createSession(fresh)
+    assert.equal(await store.updateSession({ ...fresh, version: 2 }), true)
+    assert.deepEqual(await store.getSession(fresh.id), { ...fresh, version: 2 })
+    assert.ok(log.lines.some((line) => line.startsWith('info ')), log.lines.join('\n'))
+  })
+
+  test('with Redis down at startup the store is still created, and connects once Redis starts', async () => {
+    const port = await freePort()
+    const started = Date.now()
+    const store = await redisStore(`redis://127.0.0.1:${port}`, undefined, recordingLog(), 300)
+    assert.ok(Date.now() - started < 2000, `createStore took ${Date.now() - started} ms`)
+    await expectUnavailable(() => store.getSession('any'))
+
+    const server = await startRedis({ port })
+    after(async () => { await store.close(); await server.stop() })
+    await eventually(() => store.ping(), 10_000)
+    const session = sampleSession(Math.floor(Date.now() / 1000))
+    await store.createSession(session)
+    assert.deepEqual(await store.getSession(session.id), session)
+  })
+})

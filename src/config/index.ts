@@ -1,0 +1,5 @@
+export { ConfigError, isConfigError } from './config-error.ts'
+export { parseDuration } from './duration.ts'
+export { loadConfig, loadConfigFile, type LoadConfigOptions } from './load-config.ts'
+export { substituteEnv, type Env } from './substitute-env.ts'
+export type * from './types.ts'

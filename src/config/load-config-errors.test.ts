@@ -1,0 +1,314 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { ConfigError, loadConfig } from './index.ts'
+
+const SECRET = 's'.repeat(32)
+// A valid config, one section a line, so that a row can replace one section or add another.
+const BASE: Readonly<Record<string, string>> = {
+  publicUrl: 'publicUrl: https://app.example.com',
+  oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: client-secret }',
+  session: `session: { secrets: [${SECRET}] }`,
+  routes: 'routes: [{ path: /api, target: "http://127.0.0.1:7000" }]',
+}
+
+/** BASE with some sections replaced (or dropped, with ''); new names add a section at the end. */
+function yamlWith(sections: Record<string, string>): string {
+  return `${Object.values({ ...BASE, ...sections }).filter((text) => text !== '').join('\n')}\n`
+}
+
+interface Row { readonly name: string; readonly yaml: string; readonly env?: Record<string, string>; readonly lines: readonly string[] }
+
+const KEYS_LIST = 'listen, publicUrl, trustProxy, oidc, session, store, tokens, timeouts, login, metrics, csrf, routes'
+
+const rows: readonly Row[] = [
+  { name: 'the base is valid', yaml: yamlWith({}), lines: [] },
+
+  // the file as a whole
+  { name: 'empty file', yaml: '', lines: ['(top level): the file is empty (expected a mapping with publicUrl, oidc, session and routes)'] },
+  { name: 'comments only', yaml: '# todo\n', lines: ['(top level): the file is empty (expected a mapping with publicUrl, oidc, session and routes)'] },
+  { name: 'a list', yaml: '- publicUrl\n', lines: ['(top level): must be a mapping with publicUrl, oidc, session and routes (got a list)'] },
+  { name: 'yaml syntax', yaml: 'publicUrl: a: b\n', lines: ['yaml: line 1, column 12: Nested mappings are not allowed in compact mappings'] },
+  { name: 'duplicate key', yaml: yamlWith({ again: 'publicUrl: https://b.example.com' }), lines: ['yaml: line 5, column 1: Map keys must be unique'] },
+  { name: 'two documents', yaml: `${yamlWith({})}---\na: 1\n`, lines: ['yaml: line 5, column 1: the file holds more than one YAML document'] },
+  {
+    name: 'nothing required given',
+    yaml: 'listen: { port: 8080 }\n',
+    lines: [
+      'publicUrl: required (an http(s) URL)',
+      'oidc.issuer: required (an http(s) URL)',
+      'oidc.clientId: required (a non-empty string)',
+      'oidc.clientSecret: required (a non-empty string, for tokenEndpointAuthMethod client_secret_basic)',
+      'session.secrets: required (a list of secrets of at least 32 characters)',
+      'routes: must list at least one route',
+    ],
+  },
+  { name: 'unresolved alias', yaml: yamlWith({ x: 'trustProxy: *yes' }), lines: ['yaml: Unresolved alias (the anchor must be set before the alias): yes'] },
+  { name: 'unknown tag', yaml: yamlWith({ x: 'trustProxy: !env X' }), lines: ['yaml: line 5, column 13: Unresolved tag: !env'] },
+  { name: 'binary value', yaml: yamlWith({ publicUrl: 'publicUrl: !!binary aGVsbG8=' }), lines: ['publicUrl: must be an http(s) URL (got binary data)'] },
+  { name: 'unknown top-level key, close', yaml: yamlWith({ x: 'trust_proxy: true' }), lines: ['trust_proxy: unknown key (did you mean "trustProxy"?)'] },
+  { name: 'unknown top-level key, far', yaml: yamlWith({ x: 'logLevel: debug' }), lines: [`logLevel: unknown key (expected one of: ${KEYS_LIST})`] },
+  {
+    name: 'missing env var',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: "${ISSUER}", clientId: spa, clientSecret: x }' }),
+    lines: ['line 2: environment variable ISSUER is not set (write ${ISSUER:-default} to give a default)', 'oidc.issuer: must be an http(s) URL (got "")'],
+  },
+
+  // listen, publicUrl, trustProxy
+  { name: 'port too large', yaml: yamlWith({ listen: 'listen: { port: 70000 }' }), lines: ['listen.port: must be an integer from 0 to 65535 (got 70000)'] },
+  { name: 'port as string', yaml: yamlWith({ listen: 'listen: { port: "8080" }' }), lines: ['listen.port: must be an integer from 0 to 65535 (got "8080")'] },
+  { name: 'listen typo', yaml: yamlWith({ listen: 'listen: { prot: 80 }' }), lines: ['listen.prot: unknown key (did you mean "port"?)'] },
+  { name: 'listen scalar', yaml: yamlWith({ listen: 'listen: 8080' }), lines: ['listen: must be a mapping (got 8080)'] },
+  { name: 'publicUrl no scheme', yaml: yamlWith({ publicUrl: 'publicUrl: app.example.com' }), lines: ['publicUrl: must be an http(s) URL (got "app.example.com")'] },
+  { name: 'publicUrl ftp', yaml: yamlWith({ publicUrl: 'publicUrl: ftp://app.example.com' }), lines: ['publicUrl: must be an http(s) URL (got "ftp://app.example.com")'] },
+  {
+    name: 'publicUrl with path',
+    yaml: yamlWith({ publicUrl: 'publicUrl: https://app.example.com/app' }),
+    lines: ['publicUrl: must be an http(s) origin without a path (such as "https://app.example.com") (got "https://app.example.com/app")'],
+  },
+  { name: 'publicUrl with query', yaml: yamlWith({ publicUrl: 'publicUrl: "https://app.example.com?a"' }), lines: ['publicUrl: must be an http(s) URL without query or fragment (got "https://app.example.com?a")'] },
+  {
+    name: 'publicUrl with credentials, not echoed',
+    yaml: yamlWith({ publicUrl: 'publicUrl: https://me:pw@app.example.com' }),
+    lines: ['publicUrl: must be an http(s) URL without user name or password (got "https://***@app.example.com")'],
+  },
+  { name: 'trustProxy yes', yaml: yamlWith({ x: 'trustProxy: yes' }), lines: ['trustProxy: must be true or false (got "yes")'] },
+
+  // oidc
+  {
+    name: 'oidc typo and unquoted number',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: 1234, clientSecret: x, scope: [openid] }' }),
+    lines: ['oidc.scope: unknown key (did you mean "scopes"?)', 'oidc.clientId: must be a non-empty string (got 1234; quote it to make it a string)'],
+  },
+  {
+    name: 'issuer with fragment',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: "https://idp.example.com#x", clientId: spa, clientSecret: x }' }),
+    lines: ['oidc.issuer: must be an http(s) URL without query or fragment (got "https://idp.example.com#x")'],
+  },
+  {
+    name: 'client secret empty',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: "" }' }),
+    lines: ['oidc.clientSecret: must not be empty'],
+  },
+  {
+    name: 'client secret as a list',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: [abc] }' }),
+    lines: ['oidc.clientSecret: must be a non-empty string (got a list)'],
+  },
+  {
+    name: 'long values are cut short',
+    yaml: yamlWith({ oidc: `oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x, callbackPath: ${'x'.repeat(70)} }` }),
+    lines: [`oidc.callbackPath: must be a path starting with "/" (got "${'x'.repeat(60)}…")`],
+  },
+  {
+    name: 'unknown auth method',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, tokenEndpointAuthMethod: basic }' }),
+    lines: ['oidc.tokenEndpointAuthMethod: must be one of client_secret_basic, client_secret_post, private_key_jwt, none (got "basic")'],
+  },
+  {
+    name: 'private_key_jwt needs a key file, not a secret',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x, tokenEndpointAuthMethod: private_key_jwt }' }),
+    lines: [
+      'oidc.clientSecret: only used with tokenEndpointAuthMethod client_secret_basic or client_secret_post (it is private_key_jwt)',
+      'oidc.privateKeyFile: required (a path to a PEM or JWK file, for tokenEndpointAuthMethod private_key_jwt)',
+    ],
+  },
+  {
+    name: 'client_secret_post needs a secret',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, tokenEndpointAuthMethod: client_secret_post }' }),
+    lines: ['oidc.clientSecret: required (a non-empty string, for tokenEndpointAuthMethod client_secret_post)'],
+  },
+  {
+    name: 'none takes no key file',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, tokenEndpointAuthMethod: none, privateKeyFile: k.pem }' }),
+    lines: ['oidc.privateKeyFile: only used with tokenEndpointAuthMethod private_key_jwt (it is none)'],
+  },
+  {
+    name: 'scopes without openid',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x, scopes: [profile, "a b"] }' }),
+    lines: ['oidc.scopes[1]: must be a scope name without spaces or quotes (got "a b")', 'oidc.scopes: must include "openid" (got [profile, a b])'],
+  },
+  {
+    name: 'scopes as one string',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x, scopes: openid profile }' }),
+    lines: ['oidc.scopes: must be a list of scope names such as [openid, profile] (got "openid profile")'],
+  },
+  {
+    name: 'protocol parameters are Cloakroom\'s',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x, authorizationParams: { state: a, audience: api, scope: b, acr: [1] } }' }),
+    lines: [
+      'oidc.authorizationParams.state: is set by Cloakroom and cannot be configured',
+      'oidc.authorizationParams.scope: is set by Cloakroom and cannot be configured; list scopes in oidc.scopes',
+      'oidc.authorizationParams.acr: must be a string, number or boolean (got a list)',
+    ],
+  },
+  {
+    name: 'callbackPath and postLogoutRedirectUri',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x, callbackPath: auth/cb, postLogoutRedirectUri: /bye }' }),
+    lines: ['oidc.callbackPath: must be a path starting with "/" (got "auth/cb")', 'oidc.postLogoutRedirectUri: must be an http(s) URL (got "/bye")'],
+  },
+  {
+    name: 'callbackPath with query, post-logout URI with fragment',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x, callbackPath: "/cb?x", postLogoutRedirectUri: "https://a.example/#f" }' }),
+    lines: [
+      'oidc.callbackPath: must be a plain path, without "..", "//", "?", "#" or spaces (got "/cb?x")',
+      'oidc.postLogoutRedirectUri: must be an http(s) URL without a fragment (got "https://a.example/#f")',
+    ],
+  },
+
+  // session
+  { name: 'short secret', yaml: yamlWith({ session: 'session: { secrets: [twelve-chars] }' }), lines: ['session.secrets[0]: must be at least 32 characters (got 12)'] },
+  { name: 'secret not in a list', yaml: yamlWith({ session: `session: { secrets: ${SECRET} }` }), lines: ['session.secrets: must be a list of secrets of at least 32 characters (got a string)'] },
+  { name: 'no secrets', yaml: yamlWith({ session: 'session: { secrets: [] }' }), lines: ['session.secrets: must list at least one secret (got an empty list)'] },
+  {
+    name: 'secret of the wrong type',
+    yaml: yamlWith({ session: `session: { secrets: [${SECRET}, 42, ~] }` }),
+    lines: ['session.secrets[1]: must be a string of at least 32 characters (got a number)', 'session.secrets[2]: must be a string of at least 32 characters (got nothing)'],
+  },
+  {
+    name: 'cookie name, sameSite',
+    yaml: yamlWith({ session: `session: { secrets: [${SECRET}], cookieName: "my cookie", sameSite: none }` }),
+    lines: ['session.cookieName: must be a cookie name of letters, digits and !#$%&\'*+-.^_`|~ (got "my cookie")', 'session.sameSite: must be one of lax, strict (got "none")'],
+  },
+  {
+    name: 'a prefix alone on http',
+    yaml: yamlWith({ publicUrl: 'publicUrl: http://localhost', session: `session: { secrets: [${SECRET}], cookieName: __Host- }` }),
+    lines: ['session.cookieName: must be a cookie name of letters, digits and !#$%&\'*+-.^_`|~, after dropping its __Host-/__Secure- prefix for an http publicUrl (got "__Host-")'],
+  },
+  {
+    name: 'timeouts of the session',
+    yaml: yamlWith({ session: `session: { secrets: [${SECRET}], idleTimeout: 0, absoluteTimeout: 1.5h }` }),
+    lines: [
+      'session.idleTimeout: must be more than 0 seconds (got 0)',
+      'session.absoluteTimeout: must be a duration such as "90s", "30m", "8h", "14d" or a number of seconds (got "1.5h")',
+    ],
+  },
+  {
+    name: 'idle longer than absolute',
+    yaml: yamlWith({ session: `session: { secrets: [${SECRET}], idleTimeout: 1d }` }),
+    lines: ['session.idleTimeout: must not exceed session.absoluteTimeout (got 1d, more than 12h)'],
+  },
+
+  // store
+  { name: 'unknown store type', yaml: yamlWith({ store: 'store: { type: mongo, url: mongodb://x }' }), lines: ['store.type: must be one of redis, redis-cluster, redis-sentinel, memory (got "mongo")'] },
+  { name: 'a cluster key on plain redis', yaml: yamlWith({ store: 'store: { type: redis, nodes: [redis://a:6379] }' }), lines: ['store.nodes: only used with store type redis-cluster (type is redis)'] },
+  { name: 'a redis key on memory', yaml: yamlWith({ store: 'store: { type: memory, url: redis://a:6379 }' }), lines: ['store.url: only used with store type redis (type is memory)'] },
+  {
+    name: 'store url with password and the wrong scheme',
+    yaml: yamlWith({ store: 'store: { url: "http://user:hunter2@redis:6379" }' }),
+    lines: ['store.url: must be a redis:// or rediss:// URL (got "http://***@redis:6379")'],
+  },
+  { name: 'cluster without nodes', yaml: yamlWith({ store: 'store: { type: redis-cluster }' }), lines: ['store.nodes: required (a list of redis:// or rediss:// URLs of the seed nodes)'] },
+  {
+    name: 'cluster with bad nodes',
+    yaml: yamlWith({ store: 'store: { type: redis-cluster, nodes: ["10.0.0.1:6379"] }' }),
+    lines: ['store.nodes[0]: must be a redis:// or rediss:// URL (got "10.0.0.1:6379")'],
+  },
+  { name: 'cluster with no nodes', yaml: yamlWith({ store: 'store: { type: redis-cluster, nodes: [] }' }), lines: ['store.nodes: must list at least one of the seed nodes (got an empty list)'] },
+  {
+    name: 'sentinel without sentinels or master',
+    yaml: yamlWith({ store: 'store: { type: redis-sentinel, masterNmae: x }' }),
+    lines: [
+      'store.masterNmae: unknown key (did you mean "masterName"?)',
+      'store.sentinels: required (a list of redis:// or rediss:// URLs of the sentinels)',
+      'store.masterName: required (the name of the master the sentinels watch)',
+    ],
+  },
+  { name: 'keyPrefix not a string', yaml: yamlWith({ store: 'store: { keyPrefix: 5 }' }), lines: ['store.keyPrefix: must be a string (got 5; quote it to make it a string)'] },
+
+  // tokens, timeouts, login, metrics, csrf
+  {
+    name: 'negative and zero durations',
+    yaml: yamlWith({ tokens: 'tokens: { refreshBefore: -5 }', timeouts: 'timeouts: { idp: 0s, upstream: 10 minutes }' }),
+    lines: [
+      'tokens.refreshBefore: must be a duration such as "90s", "30m", "8h", "14d" or a number of seconds (got -5)',
+      'timeouts.idp: must be more than 0 seconds (got "0s")',
+      'timeouts.upstream: must be a duration such as "90s", "30m", "8h", "14d" or a number of seconds (got "10 minutes")',
+    ],
+  },
+  { name: 'rate of zero', yaml: yamlWith({ login: 'login: { ratePerMinute: 0 }' }), lines: ['login.ratePerMinute: must be an integer of at least 1 (got 0)'] },
+  { name: 'fractional rate', yaml: yamlWith({ login: 'login: { rate: 1, ratePerMinute: 1.5 }' }), lines: ['login.rate: unknown key (expected one of: ratePerMinute)', 'login.ratePerMinute: must be an integer of at least 1 (got 1.5)'] },
+  { name: 'metrics without a port', yaml: yamlWith({ metrics: 'metrics: { listen: { host: 127.0.0.1 } }' }), lines: ['metrics.listen.port: required (an integer from 0 to 65535)'] },
+  { name: 'metrics on the main port', yaml: yamlWith({ metrics: 'metrics: { listen: { port: 8080 } }' }), lines: ['metrics.listen.port: must differ from listen.port (both are 8080)'] },
+  { name: 'metrics as a port', yaml: yamlWith({ metrics: 'metrics: { listen: 9464 }' }), lines: ['metrics.listen: must be a mapping (got 9464)'] },
+  { name: 'csrf header with a space', yaml: yamlWith({ csrf: 'csrf: { headerName: X CSRF }' }), lines: ['csrf.headerName: must be a header name of letters, digits and !#$%&\'*+-.^_`|~ (got "X CSRF")'] },
+
+  // routes
+  { name: 'no routes', yaml: yamlWith({ routes: '' }), lines: ['routes: must list at least one route'] },
+  { name: 'empty routes', yaml: yamlWith({ routes: 'routes: []' }), lines: ['routes: must list at least one route'] },
+  { name: 'routes as a mapping', yaml: yamlWith({ routes: 'routes: { path: /api }' }), lines: ['routes: must be a list of routes (got a mapping)'] },
+  { name: 'a route as a string', yaml: yamlWith({ routes: 'routes: [/api]' }), lines: ['routes[0]: must be a mapping with a path and a target or static (got "/api")'] },
+  {
+    name: 'neither target nor static, typo',
+    yaml: yamlWith({ routes: 'routes: [{ path: /api, tagret: "http://x" }]' }),
+    lines: ['routes[0].tagret: unknown key (did you mean "target"?)', 'routes[0]: must have a target (an http(s) URL) or static (a folder)'],
+  },
+  {
+    name: 'both target and static',
+    yaml: yamlWith({ routes: 'routes: [{ path: /, target: "http://x", static: ./public }]' }),
+    lines: ['routes[0]: must have a target or static, not both'],
+  },
+  {
+    name: 'route paths',
+    yaml: yamlWith({
+      routes: 'routes: [{ target: "http://x" }, { path: api, target: "http://x" }, { path: /a//b, target: "http://x" }, { path: /a/../b, target: "http://x" }, { path: "/a#b", target: "http://x" }, { path: "/a b", target: "http://x" }]',
+    }),
+    lines: [
+      'routes[0].path: required (a path starting with "/")',
+      'routes[1].path: must be a path starting with "/" (got "api")',
+      'routes[2].path: must be a plain path, without "..", "//", "?", "#" or spaces (got "/a//b")',
+      'routes[3].path: must be a plain path, without "..", "//", "?", "#" or spaces (got "/a/../b")',
+      'routes[4].path: must be a plain path, without "..", "//", "?", "#" or spaces (got "/a#b")',
+      'routes[5].path: must be a plain path, without "..", "//", "?", "#" or spaces (got "/a b")',
+    ],
+  },
+  {
+    name: 'route targets',
+    yaml: yamlWith({ routes: 'routes: [{ path: /a, target: localhost:7000 }, { path: /b, target: "http://x/?q=1" }, { path: /c, static: "" }]' }),
+    lines: [
+      'routes[0].target: must be an http(s) URL (got "localhost:7000")',
+      'routes[1].target: must be an http(s) URL without query or fragment (got "http://x/?q=1")',
+      'routes[2].static: must be a non-empty string (got "")',
+    ],
+  },
+  {
+    name: 'route options',
+    yaml: yamlWith({ routes: 'routes: [{ path: /a, target: "http://x", token: admin, stripPath: "yes", csrf: 0 }]' }),
+    lines: [
+      'routes[0].token: must be one of user, optional, none (got "admin")',
+      'routes[0].stripPath: must be true or false (got "yes")',
+      'routes[0].csrf: must be true or false (got 0)',
+    ],
+  },
+  {
+    name: 'same path twice, after normalising',
+    yaml: yamlWith({ routes: 'routes: [{ path: /api, target: "http://x" }, { path: /api/, target: "http://x" }]' }),
+    lines: ['routes[1].path: duplicates routes[0].path ("/api")'],
+  },
+  {
+    name: 'a route behind the root route',
+    yaml: yamlWith({ routes: 'routes: [{ path: /, target: "http://x" }, { path: /api, target: "http://x" }, { path: /api/v2, target: "http://x" }]' }),
+    lines: [
+      'routes[1].path: never reached, routes[0] ("/") comes first and matches it',
+      'routes[2].path: never reached, routes[0] ("/") comes first and matches it',
+    ],
+  },
+  {
+    name: 'prefixes match on segment boundaries',
+    yaml: yamlWith({ routes: 'routes: [{ path: /api, target: "http://x" }, { path: /apix, target: "http://x" }, { path: /api/v2, target: "http://x" }]' }),
+    lines: ['routes[2].path: never reached, routes[0] ("/api") comes first and matches it'],
+  },
+]
+
+for (const row of rows) {
+  test(`config problems: ${row.name}`, () => {
+    let lines: readonly string[] = []
+    try {
+      loadConfig(row.yaml, row.env ?? {})
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, `a ConfigError, not ${String(error)}`)
+      assert.equal(error.message, error.lines.join('\n'))
+      lines = error.lines
+    }
+    assert.deepEqual(lines, row.lines)
+  })
+}

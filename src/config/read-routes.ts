@@ -1,0 +1,70 @@
+import { resolve } from 'node:path'
+import type { RouteConfig, RouteTokenMode } from './types.ts'
+import { readPlainPath } from './paths.ts'
+import { readHttpUrl } from './urls.ts'
+import { isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readBoolean, readChoice, readMapping, readString } from './validate.ts'
+
+const KEYS = ['path', 'target', 'static', 'token', 'stripPath', 'csrf']
+const TOKEN_MODES: readonly RouteTokenMode[] = ['user', 'optional', 'none']
+
+/** Reads `routes`, in order (the first match wins); static folders resolve against `baseDir`. */
+export function readRoutes(problems: Problems, value: unknown, baseDir: string): readonly RouteConfig[] {
+  // No default: with no route, Cloakroom would log users in to nothing.
+  if (isAbsent(value) || (Array.isArray(value) && value.length === 0)) {
+    problems.push('routes: must list at least one route')
+    return []
+  }
+  if (!Array.isArray(value)) {
+    problems.push(mismatch('routes', 'a list of routes', value))
+    return []
+  }
+  const list: readonly unknown[] = value
+  const routes = list.map((item, index) => readRoute(problems, itemPath('routes', index), item, baseDir))
+  checkReachable(problems, routes)
+  return routes.filter((route) => route !== undefined)
+}
+
+function readRoute(problems: Problems, path: string, value: unknown, baseDir: string): RouteConfig | undefined {
+  if (!isMapping(value)) {
+    problems.push(mismatch(path, 'a mapping with a path and a target or static', value))
+    return undefined
+  }
+  const route = readMapping(problems, path, value, KEYS)
+  const routePath = readPlainPath(problems, keyPath(path, 'path'), route.path)
+  const hasTarget = !isAbsent(route.target)
+  const hasStatic = !isAbsent(route.static)
+  if (hasTarget && hasStatic) problems.push(`${path}: must have a target or static, not both`)
+  if (!hasTarget && !hasStatic) problems.push(`${path}: must have a target (an http(s) URL) or static (a folder)`)
+  const target = hasTarget ? readHttpUrl(problems, keyPath(path, 'target'), route.target, { path: true, query: false }) : undefined
+  const folder = hasStatic ? readString(problems, keyPath(path, 'static'), route.static, '') : ''
+  return {
+    // "/api/" and "/api" are one route; only the root keeps its slash.
+    path: routePath === undefined || routePath === '/' ? routePath ?? '' : routePath.replace(/\/$/, ''),
+    // The base path loses its trailing slash so the proxy can join it with the request path.
+    target: target === undefined ? undefined : target.origin + target.pathname.replace(/\/$/, ''),
+    static: folder === '' ? undefined : resolve(baseDir, folder),
+    // default: user, so a route is protected unless it says otherwise
+    token: readChoice(problems, keyPath(path, 'token'), route.token, TOKEN_MODES, 'user'),
+    // default: false, the upstream sees the path the browser asked for
+    stripPath: readBoolean(problems, keyPath(path, 'stripPath'), route.stripPath, false),
+    // default: true, a state-changing call needs the CSRF header
+    csrf: readBoolean(problems, keyPath(path, 'csrf'), route.csrf, true),
+  }
+}
+
+/** Refuses a route that an earlier one always matches first (matching is by prefix, on segment boundaries). */
+function checkReachable(problems: Problems, routes: readonly (RouteConfig | undefined)[]): void {
+  routes.forEach((route, index) => {
+    if (route === undefined || route.path === '') return
+    const earlier = routes.slice(0, index).findIndex((other) => other !== undefined && other.path !== '' && covers(other.path, route.path))
+    const other = routes[earlier]
+    if (other === undefined) return
+    problems.push(other.path === route.path
+      ? `routes[${index}].path: duplicates routes[${earlier}].path (${JSON.stringify(route.path)})`
+      : `routes[${index}].path: never reached, routes[${earlier}] (${JSON.stringify(other.path)}) comes first and matches it`)
+  })
+}
+
+function covers(prefix: string, path: string): boolean {
+  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`)
+}

@@ -1,0 +1,70 @@
+/** Readers for the small top-level sections: listen, publicUrl, tokens, timeouts, login, metrics, csrf. */
+import type { Config, HostPort } from './types.ts'
+import { readHttpUrl } from './urls.ts'
+import {
+  isAbsent, isMapping, isToken, keyPath, mismatch, type Problems, readDuration, readInteger, readMapping, readString, required,
+} from './validate.ts'
+
+const MAX_PORT = 65_535
+
+/** A `{ host, port }` mapping; port 0 asks the OS for a free port (tests). */
+export function readHostPort(problems: Problems, path: string, value: unknown, fallback: { host: string; port?: number }): HostPort {
+  const listen = readMapping(problems, path, value, ['host', 'port'])
+  const portPath = keyPath(path, 'port')
+  // A port is required only where the mapping itself is fine; otherwise one line says it all.
+  if (fallback.port === undefined && isMapping(value) && isAbsent(listen.port)) problems.push(required(portPath, `an integer from 0 to ${MAX_PORT}`))
+  return {
+    host: readString(problems, keyPath(path, 'host'), listen.host, fallback.host),
+    port: readInteger(problems, portPath, listen.port, fallback.port ?? 0, 0, MAX_PORT),
+  }
+}
+
+/** The origin the browser sees, without a trailing slash; `undefined` when missing or wrong. */
+export function readPublicUrl(problems: Problems, value: unknown): string | undefined {
+  return readHttpUrl(problems, 'publicUrl', value, { path: false, query: false })?.origin
+}
+
+export function readTokens(problems: Problems, value: unknown): Config['tokens'] {
+  const tokens = readMapping(problems, 'tokens', value, ['refreshBefore'])
+  // default: 30s, enough for a request to reach the upstream before the token lapses
+  return { refreshBefore: readDuration(problems, 'tokens.refreshBefore', tokens.refreshBefore, 30, false) }
+}
+
+export function readTimeouts(problems: Problems, value: unknown): Config['timeouts'] {
+  const timeouts = readMapping(problems, 'timeouts', value, ['idp', 'upstreamConnect', 'upstream'])
+  return {
+    // default: 10s for any call to the issuer
+    idp: readDuration(problems, 'timeouts.idp', timeouts.idp, 10, true),
+    // default: 5s to connect to a route's target
+    upstreamConnect: readDuration(problems, 'timeouts.upstreamConnect', timeouts.upstreamConnect, 5, true),
+    // default: 60s for a route's target to answer
+    upstream: readDuration(problems, 'timeouts.upstream', timeouts.upstream, 60, true),
+  }
+}
+
+export function readLogin(problems: Problems, value: unknown): Config['login'] {
+  const login = readMapping(problems, 'login', value, ['ratePerMinute'])
+  // default: 60 logins a minute per client address, one a second
+  return { ratePerMinute: readInteger(problems, 'login.ratePerMinute', login.ratePerMinute, 60, 1, Number.MAX_SAFE_INTEGER) }
+}
+
+export function readMetrics(problems: Problems, value: unknown, listen: HostPort): Config['metrics'] {
+  const metrics = readMapping(problems, 'metrics', value, ['listen'])
+  // default: null, no metrics endpoint
+  if (isAbsent(metrics.listen)) return { listen: null }
+  // default host: loopback, so metrics are not published to the world by leaving the host out
+  const address = readHostPort(problems, 'metrics.listen', metrics.listen, { host: '127.0.0.1' })
+  const sameHost = address.host === listen.host || address.host === '0.0.0.0' || listen.host === '0.0.0.0'
+  if (address.port !== 0 && address.port === listen.port && sameHost) {
+    problems.push(`metrics.listen.port: must differ from listen.port (both are ${address.port})`)
+  }
+  return { listen: address }
+}
+
+export function readCsrf(problems: Problems, value: unknown): Config['csrf'] {
+  const csrf = readMapping(problems, 'csrf', value, ['headerName'])
+  // default: X-CSRF; any custom header forces a CORS preflight, which a cross-site page cannot pass
+  const headerName = readString(problems, 'csrf.headerName', csrf.headerName, 'X-CSRF')
+  if (!isToken(headerName)) problems.push(mismatch('csrf.headerName', 'a header name of letters, digits and !#$%&\'*+-.^_`|~', headerName))
+  return { headerName }
+}

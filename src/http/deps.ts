@@ -1,0 +1,16 @@
+import type { Logger } from 'pino'
+import type { Config } from '../config/index.ts'
+import type { OidcClient } from '../oidc/index.ts'
+import type { SessionCookies, Sessions } from '../session/index.ts'
+import type { SessionStore } from '../store/index.ts'
+
+/** Everything the endpoints need, built once by server.ts. Time is a parameter (epoch milliseconds). */
+export interface Deps {
+  readonly config: Config
+  readonly now: () => number
+  readonly log: Logger
+  readonly store: SessionStore
+  readonly oidc: OidcClient
+  readonly cookies: SessionCookies
+  readonly sessions: Sessions
+}

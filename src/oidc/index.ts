@@ -1,0 +1,3 @@
+export { createOidcClient, isLoopbackHttp } from './client.ts'
+export type { OidcClient, AuthorizationRequest, CodeExchangeResult } from './client.ts'
+export { isIdpUnavailable, oauthErrorCode, toIdpError } from './idp-error.ts'

@@ -1,0 +1,98 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import Koa from 'koa'
+import { Router } from '@koa/router'
+import type { Logger } from 'pino'
+import type { CustomFetch } from 'openid-client'
+import type { Config } from './config/index.ts'
+import { CloakroomError } from './errors.ts'
+import { createOidcClient } from './oidc/index.ts'
+import { createSessionCookies, createSessions } from './session/index.ts'
+import { createStore } from './store/index.ts'
+import { createForwarder } from './proxy/index.ts'
+import type { AppState } from './http/app-state.ts'
+import type { Deps } from './http/deps.ts'
+import { accessLog } from './http/middleware/access-log.ts'
+import { problemMiddleware, writeProblem } from './http/middleware/problem.ts'
+import { healthHandler, readyHandler } from './http/health.ts'
+import { loginHandler } from './http/login.ts'
+import { callbackHandler } from './http/callback.ts'
+import { userHandler } from './http/user.ts'
+import { routesHandler } from './http/routes.ts'
+import { upgradeHandler } from './http/upgrade.ts'
+
+export interface ServerOptions {
+  readonly config: Config
+  readonly log: Logger
+  /** Epoch milliseconds; tests may pass a settable clock. */
+  readonly now?: () => number
+  /** Replaces fetch for calls to the issuer. */
+  readonly fetch?: CustomFetch
+}
+
+export interface RunningServer {
+  readonly port: number
+  /** Stops accepting, lets in-flight requests finish (at most `drainMs`), closes the store. */
+  close(drainMs?: number): Promise<void>
+}
+
+/** Builds Deps, lists the middleware order once, and listens. */
+export async function startServer({ config, log, now = Date.now, fetch }: ServerOptions): Promise<RunningServer> {
+  const store = await createStore(config.store, { secrets: config.session.secrets, log, now })
+  const oidc = createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) })
+  const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'))
+  const sessions = createSessions({ store, cookies, timeouts: config.session, now })
+  const deps: Deps = { config, now, log, store, oidc, cookies, sessions }
+  const csrf = { headerName: config.csrf.headerName.toLowerCase(), origin: new URL(config.publicUrl).origin }
+  const forwarder = createForwarder({ config, cookieNames: cookies.names, writeError: writeProblem })
+
+  oidc.discover().catch((error: unknown) => log.warn({ code: (error as CloakroomError).code }, 'issuer discovery failed; will retry on demand'))
+
+  const router = new Router<AppState>()
+  router.get('/healthz', healthHandler())
+  router.get('/readyz', readyHandler(deps))
+  router.get('/auth/login', loginHandler(deps))
+  router.get(config.oidc.callbackPath, callbackHandler(deps))
+  router.get('/auth/user', userHandler(deps, csrf))
+
+  const app = new Koa<AppState>({ proxy: config.trustProxy })
+  app.silent = true
+  app.use(accessLog(log))
+  app.use(problemMiddleware())
+  app.use(router.routes())
+  app.use(async (ctx, next) => {
+    // /auth is Cloakroom's own: an unknown endpoint there is never passed on to a route.
+    if (ctx.path === '/auth' || ctx.path.startsWith('/auth/')) throw new CloakroomError('not_found', 'No such endpoint')
+    await next()
+  })
+  app.use(routesHandler(deps, forwarder, csrf))
+
+  const server = createServer(app.callback())
+  server.on('upgrade', upgradeHandler(deps, forwarder, csrf))
+  server.on('clientError', (_error, socket) => socket.destroy())
+  await listen(server, config.listen.port, config.listen.host)
+  const port = (server.address() as AddressInfo).port
+
+  return {
+    port,
+    async close(drainMs = 10_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      const timer = setTimeout(() => server.closeAllConnections(), drainMs)
+      await closed
+      clearTimeout(timer)
+      forwarder.close()
+      await store.close()
+    },
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}

@@ -1,0 +1,6 @@
+export { createSessionCookies, PENDING_LOGIN_TTL } from './session-cookies.ts'
+export type { SessionCookies } from './session-cookies.ts'
+export { parseCookieHeader, removeCookies } from './cookie-header.ts'
+export { createSessions, publicSessionId } from './sessions.ts'
+export type { Sessions } from './sessions.ts'
+export { isExpired, needsRefresh, nextIdleExpiry, shouldTouch } from './rules.ts'

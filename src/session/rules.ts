@@ -1,0 +1,50 @@
+import type { SessionRecord, TokenSet } from '../store/index.ts'
+
+/** Session timing rules, pure. Times are epoch seconds. */
+export interface SessionTimeouts { readonly idleTimeout: number; readonly absoluteTimeout: number }
+
+export function newSessionRecord(
+  fields: { id: string; sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet },
+  timeouts: SessionTimeouts,
+  now: number,
+): SessionRecord {
+  const absoluteExpiresAt = now + timeouts.absoluteTimeout
+  const idpSid = fields.claims['sid']
+  return {
+    ...fields,
+    idpSid: typeof idpSid === 'string' ? idpSid : undefined,
+    createdAt: now,
+    absoluteExpiresAt,
+    idleExpiresAt: Math.min(now + timeouts.idleTimeout, absoluteExpiresAt),
+    version: 1,
+  }
+}
+
+export function isExpired(session: SessionRecord, now: number): boolean {
+  return now >= session.absoluteExpiresAt || now >= session.idleExpiresAt
+}
+
+/** The idle deadline that activity at `now` earns: slides forward, never past the absolute cap. */
+export function nextIdleExpiry(session: SessionRecord, timeouts: SessionTimeouts, now: number): number {
+  return Math.min(now + timeouts.idleTimeout, session.absoluteExpiresAt)
+}
+
+/**
+ * Whether activity at `now` is worth a store write. Sliding by less than a tenth of the idle
+ * timeout (at most a minute) is skipped, so a burst of API calls costs one write, not one each.
+ */
+export function shouldTouch(session: SessionRecord, timeouts: SessionTimeouts, now: number): boolean {
+  const step = Math.min(60, Math.ceil(timeouts.idleTimeout / 10))
+  return nextIdleExpiry(session, timeouts, now) - session.idleExpiresAt >= step
+}
+
+/** The session as it is after activity at `now` (the version bump makes the write a compare-and-set). */
+export function touched(session: SessionRecord, timeouts: SessionTimeouts, now: number): SessionRecord {
+  return { ...session, idleExpiresAt: nextIdleExpiry(session, timeouts, now), version: session.version + 1 }
+}
+
+/** True when the access token expires within `refreshBefore` seconds (or already has). */
+export function needsRefresh(session: SessionRecord, refreshBefore: number, now: number): boolean {
+  const expiresAt = session.tokens.accessTokenExpiresAt
+  return expiresAt !== undefined && expiresAt - refreshBefore <= now
+}

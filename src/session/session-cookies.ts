@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto'
+import { sealData, unsealData } from 'iron-session'
+import type { SessionConfig } from '../config/index.ts'
+import { parseCookieHeader, serializeCookie } from './cookie-header.ts'
+
+/** How long a pending login (and its browser-binding cookie) lives. */
+export const PENDING_LOGIN_TTL = 600
+
+/**
+ * The two cookies Cloakroom sets, both iron seals (AES-256-CBC + HMAC-SHA-256): the session cookie
+ * carries only the session id, the login cookie only the browser-binding value of logins in flight.
+ */
+export interface SessionCookies {
+  /** Names of the cookies that are ours, which are never forwarded upstream. */
+  readonly names: ReadonlySet<string>
+  sessionCookie(sessionId: string): Promise<string>
+  clearSessionCookie(): string
+  readSessionId(cookieHeader: string | undefined): Promise<string | undefined>
+  loginCookie(binding: string): Promise<string>
+  clearLoginCookie(): string
+  readLoginBinding(cookieHeader: string | undefined): Promise<string | undefined>
+}
+
+/**
+ * iron-session seals with the highest-numbered password. Numbering each secret by its own hash
+ * (instead of its position) keeps ids stable when secrets are prepended or retired, and sealing with a
+ * one-entry map makes the first secret the sealing one whatever its number.
+ */
+function passwordId(secret: string): string {
+  return String(createHash('sha256').update(secret).digest().readUIntBE(0, 6))
+}
+
+/** A sane upper bound: a seal of a session id is about 250 characters; anything far larger is junk. */
+const MAX_SEAL_LENGTH = 1024
+
+export function createSessionCookies(session: SessionConfig, secure: boolean): SessionCookies {
+  const [first] = session.secrets
+  if (first === undefined) throw new Error('session.secrets must not be empty')
+  const sealing = { [passwordId(first)]: first }
+  const unsealing = Object.fromEntries(session.secrets.map((secret) => [passwordId(secret), secret]))
+  const loginName = `${session.cookieName}-login`
+
+  async function unsealField(cookieHeader: string | undefined, name: string, field: string, ttl: number): Promise<string | undefined> {
+    const sealed = parseCookieHeader(cookieHeader).get(name)
+    if (sealed === undefined || sealed.length > MAX_SEAL_LENGTH) return undefined
+    // A tampered, expired, truncated or foreign seal unseals to {}: simply no session.
+    const data: Record<string, unknown> = await unsealData(sealed, { password: unsealing, ttl })
+    const value = data[field]
+    return typeof value === 'string' ? value : undefined
+  }
+
+  return {
+    names: new Set([session.cookieName, loginName]),
+
+    async sessionCookie(sessionId) {
+      const sealed = await sealData({ sid: sessionId }, { password: sealing, ttl: session.absoluteTimeout })
+      return serializeCookie(session.cookieName, sealed, { maxAge: session.absoluteTimeout, sameSite: session.sameSite, secure })
+    },
+    clearSessionCookie: () => serializeCookie(session.cookieName, '', { maxAge: 0, sameSite: session.sameSite, secure }),
+    readSessionId: (header) => unsealField(header, session.cookieName, 'sid', session.absoluteTimeout),
+
+    // Lax whatever session.sameSite says: the IdP's redirect back is a cross-site navigation,
+    // and a Strict cookie would not come with it.
+    async loginCookie(binding) {
+      const sealed = await sealData({ binding }, { password: sealing, ttl: PENDING_LOGIN_TTL })
+      return serializeCookie(loginName, sealed, { maxAge: PENDING_LOGIN_TTL, sameSite: 'lax', secure })
+    },
+    clearLoginCookie: () => serializeCookie(loginName, '', { maxAge: 0, sameSite: 'lax', secure }),
+    readLoginBinding: (header) => unsealField(header, loginName, 'binding', PENDING_LOGIN_TTL),
+  }
+}

@@ -1,0 +1,58 @@
+import { randomBytes, createHash } from 'node:crypto'
+import type { SessionRecord, SessionStore, TokenSet } from '../store/index.ts'
+import type { SessionCookies } from './session-cookies.ts'
+import { isExpired, newSessionRecord, shouldTouch, touched, type SessionTimeouts } from './rules.ts'
+
+/** Reads, starts and ends sessions: the rules of rules.ts over a store and the session cookie. */
+export interface Sessions {
+  /** The live session the cookie names, or undefined; slides the idle timeout on the way. */
+  fromCookie(cookieHeader: string | undefined): Promise<SessionRecord | undefined>
+  start(fields: { sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet }): Promise<SessionRecord>
+  end(sessionId: string): Promise<void>
+}
+
+export interface SessionsDeps {
+  readonly store: SessionStore
+  readonly cookies: SessionCookies
+  readonly timeouts: SessionTimeouts
+  /** Epoch milliseconds. */
+  readonly now: () => number
+}
+
+/**
+ * The session id as shown to the SPA (`session.sid` of /auth/user, the `sid` of GET /auth/logout).
+ * A one-way derivation, so the value JavaScript can read is not the key the store uses.
+ */
+export function publicSessionId(sessionId: string): string {
+  return createHash('sha256').update(`cloakroom public sid\0${sessionId}`).digest('base64url').slice(0, 32)
+}
+
+export function createSessions({ store, cookies, timeouts, now }: SessionsDeps): Sessions {
+  const nowSeconds = () => Math.floor(now() / 1000)
+  return {
+    async fromCookie(cookieHeader) {
+      const id = await cookies.readSessionId(cookieHeader)
+      if (id === undefined) return undefined
+      const session = await store.getSession(id)
+      if (session === undefined) return undefined
+      const at = nowSeconds()
+      if (isExpired(session, at)) {
+        await store.deleteSession(id)
+        return undefined
+      }
+      if (!shouldTouch(session, timeouts, at)) return session
+      const next = touched(session, timeouts, at)
+      // Losing the compare-and-set means another request wrote a newer record: read that one.
+      return (await store.updateSession(next)) ? next : (await store.getSession(id)) ?? session
+    },
+
+    async start(fields) {
+      // A fresh id on every login: a session id planted before login is never promoted (fixation).
+      const session = newSessionRecord({ id: randomBytes(32).toString('base64url'), ...fields }, timeouts, nowSeconds())
+      await store.createSession(session)
+      return session
+    },
+
+    end: (sessionId) => store.deleteSession(sessionId),
+  }
+}

@@ -1,0 +1,5 @@
+export type { EpochSeconds, PendingLogin, SessionRecord, SessionStore, TokenSet } from './types.ts'
+export { createStore, type CreateStoreDeps, type StoreLog } from './create-store.ts'
+export { createMemoryStore, type MemoryStore, type MemoryStoreDeps } from './memory.ts'
+export { createRedisStore, type RedisCommandClient, type RedisStoreDeps } from './redis.ts'
+export { createRecordCipher, type RecordCipher } from './record-cipher.ts'

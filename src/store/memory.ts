@@ -1,0 +1,93 @@
+import type { PendingLogin, SessionRecord, SessionStore } from './types.ts'
+
+export interface MemoryStoreDeps {
+  /** The clock, in epoch milliseconds (`Date.now` in production, a settable clock in tests). */
+  readonly now: () => number
+  /** How often expired entries are dropped (default 60 s); reads never depend on it. */
+  readonly sweepIntervalMs?: number
+}
+
+/** The memory store, plus its size so tests and metrics can see that expired entries are dropped. */
+export interface MemoryStore extends SessionStore {
+  size(): { readonly sessions: number; readonly pendingLogins: number }
+}
+
+interface PendingEntry { readonly login: PendingLogin; readonly expiresAt: number }
+
+/** When a session stops being valid: whichever of its two deadlines comes first. */
+function sessionExpiresAt(session: SessionRecord): number {
+  return Math.min(session.idleExpiresAt, session.absoluteExpiresAt) * 1000
+}
+
+/**
+ * A SessionStore in this process's memory: for one process only (tests, demos, a single instance).
+ * Keeps deep copies, so callers can never change a stored record by mutating what they passed or got.
+ */
+export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStoreDeps): MemoryStore {
+  const sessions = new Map<string, SessionRecord>()
+  const pending = new Map<string, PendingEntry>()
+
+  function liveSession(id: string): SessionRecord | undefined {
+    const session = sessions.get(id)
+    if (session === undefined) return undefined
+    if (now() < sessionExpiresAt(session)) return session
+    sessions.delete(id)
+    return undefined
+  }
+
+  function sweep(): void {
+    const at = now()
+    for (const [id, session] of sessions) if (at >= sessionExpiresAt(session)) sessions.delete(id)
+    for (const [state, entry] of pending) if (at >= entry.expiresAt) pending.delete(state)
+  }
+
+  // Expiry is checked on every read; the sweep only keeps abandoned entries from piling up.
+  // unref: the timer alone must not keep the process alive.
+  const sweeper = setInterval(sweep, sweepIntervalMs)
+  sweeper.unref()
+
+  return {
+    kind: 'memory',
+
+    async putPendingLogin(state, login, ttl) {
+      pending.set(state, { login: structuredClone(login), expiresAt: now() + ttl * 1000 })
+    },
+
+    async takePendingLogin(state) {
+      const entry = pending.get(state)
+      pending.delete(state)
+      if (entry === undefined || now() >= entry.expiresAt) return undefined
+      return structuredClone(entry.login)
+    },
+
+    async createSession(session) {
+      sessions.set(session.id, structuredClone(session))
+    },
+
+    async getSession(id) {
+      const session = liveSession(id)
+      return session === undefined ? undefined : structuredClone(session)
+    },
+
+    async updateSession(session) {
+      const stored = liveSession(session.id)
+      if (stored === undefined || stored.version !== session.version - 1) return false
+      sessions.set(session.id, structuredClone(session))
+      return true
+    },
+
+    async deleteSession(id) {
+      sessions.delete(id)
+    },
+
+    async ping() {},
+
+    async close() {
+      clearInterval(sweeper)
+    },
+
+    size() {
+      return { sessions: sessions.size, pendingLogins: pending.size }
+    },
+  }
+}

@@ -1,0 +1,80 @@
+import { createClient, createCluster, createSentinel } from 'redis'
+import type { StoreConfig } from '../config/types.ts'
+import type { RedisCommandClient } from './redis.ts'
+
+type RedisStoreConfig = Exclude<StoreConfig, { readonly type: 'memory' }>
+
+/** A node-redis client of any topology, as the store factory drives it. */
+export interface ConnectableRedisClient extends RedisCommandClient {
+  connect(): Promise<unknown>
+  on(event: string, listener: (value: unknown) => void): unknown
+}
+
+export interface RedisClientTimeouts {
+  /** How long one TCP (+TLS) connect may take before it counts as failed and is retried. */
+  readonly connectMs: number
+  /** How long one command may wait for its reply. */
+  readonly commandMs: number
+}
+
+// Never give up: the process must recover by itself when Redis comes back (SPEC "Errors").
+// Backoff with jitter, capped at 2 s so recovery is noticed quickly.
+function reconnectStrategy(retries: number): number {
+  return Math.min(100 * 2 ** retries, 2000) + Math.floor(Math.random() * 100)
+}
+
+/** Credentials and TLS from a redis:// or rediss:// URL, for clients configured without a URL. */
+function fromUrl(url: string, defaultPort: number): { username?: string; password?: string; tls: boolean; host: string; port: number } {
+  const parsed = new URL(url)
+  return {
+    ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
+    tls: parsed.protocol === 'rediss:',
+    host: parsed.hostname,
+    port: parsed.port === '' ? defaultPort : Number(parsed.port),
+  }
+}
+
+/**
+ * Builds (does not connect) the node-redis client for a store config. Commands fail at once while
+ * disconnected (`disableOfflineQueue`) and after `commandMs` when Redis does not answer, instead of
+ * queueing until Redis returns; the socket keeps reconnecting in the background meanwhile.
+ */
+export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClientTimeouts): ConnectableRedisClient {
+  const socket = { connectTimeout: timeouts.connectMs, reconnectStrategy }
+  const commandOptions = { timeout: timeouts.commandMs }
+  switch (config.type) {
+    case 'redis':
+      // rediss:// in the URL turns TLS on; credentials and db come from the URL too.
+      return createClient({ url: config.url, socket, commandOptions })
+    case 'redis-cluster': {
+      const seed = fromUrl(config.nodes[0] ?? 'redis://localhost', 6379)
+      // Connections to discovered nodes take only `defaults`, so credentials and TLS go there.
+      const defaults = {
+        ...(seed.username === undefined ? {} : { username: seed.username }),
+        ...(seed.password === undefined ? {} : { password: seed.password }),
+        disableOfflineQueue: true,
+        socket: seed.tls ? { ...socket, tls: true as const } : socket,
+      }
+      return createCluster({ rootNodes: config.nodes.map((url) => ({ url })), defaults, commandOptions })
+    }
+    case 'redis-sentinel': {
+      const sentinels = config.sentinels.map((url) => fromUrl(url, 26379))
+      const first = sentinels[0]
+      // The first sentinel URL's credentials and TLS apply to the sentinels and to the master alike.
+      const nodeOptions = {
+        ...(first?.username === undefined ? {} : { username: first.username }),
+        ...(first?.password === undefined ? {} : { password: first.password }),
+        disableOfflineQueue: true,
+        socket: first?.tls === true ? { ...socket, tls: true as const } : socket,
+      }
+      return createSentinel({
+        name: config.masterName,
+        sentinelRootNodes: sentinels.map(({ host, port }) => ({ host, port })),
+        nodeClientOptions: nodeOptions,
+        sentinelClientOptions: nodeOptions,
+        commandOptions,
+      })
+    }
+  }
+}

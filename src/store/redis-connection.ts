@@ -1,0 +1,80 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { ConnectableRedisClient } from './redis-client.ts'
+
+/** The slice of the pino logger the store writes to. */
+export interface StoreLog {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+export interface BackgroundConnection {
+  /** Resolves true once connected, or false when `waitMs` passes first (connecting goes on). */
+  waitUntilReady(waitMs: number): Promise<boolean>
+  /** Stops retrying; call before closing the client. */
+  stop(): void
+}
+
+/**
+ * Logs one line when the connection is lost and one when it is back, however many retries lie
+ * between, so a long outage does not flood the log. The 'error' listener is also what keeps
+ * node-redis's errors from crashing the process (an EventEmitter 'error' without listener throws).
+ */
+function watchConnection(client: ConnectableRedisClient, store: string, log: StoreLog): { down(err: unknown): void } {
+  let healthy = true
+  const down = (err: unknown): void => {
+    if (!healthy) return
+    healthy = false
+    log.error({ err, store }, 'session store connection failed; retrying in the background')
+  }
+  const up = (): void => {
+    if (healthy) return
+    healthy = true
+    log.info({ store }, 'session store connection restored')
+  }
+  client.on('error', down)
+  // Single clients and sentinels say 'ready'; a cluster says 'connect' once it knows its topology.
+  client.on('ready', up)
+  client.on('connect', up)
+  return { down }
+}
+
+/**
+ * Connects `client` without ever giving up: a single client retries inside `connect()` by its
+ * reconnect strategy; a cluster or sentinel rejects when no seed answers, so we call again after a pause.
+ */
+export function connectInBackground(client: ConnectableRedisClient, store: string, log: StoreLog): BackgroundConnection {
+  const watcher = watchConnection(client, store, log)
+  let stopped = false
+
+  async function connectLoop(): Promise<boolean> {
+    for (let attempt = 0; !stopped; attempt++) {
+      try {
+        await client.connect()
+        return true
+      } catch (err) {
+        if (stopped) break
+        watcher.down(err)
+        // ref: false so a pending retry never keeps the process alive on shutdown.
+        await sleep(Math.min(250 * 2 ** attempt, 5000), undefined, { ref: false })
+      }
+    }
+    return false
+  }
+
+  const connected = connectLoop()
+  return {
+    async waitUntilReady(waitMs) {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), waitMs) })
+      try {
+        return await Promise.race([connected, timeout])
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    stop() {
+      stopped = true
+    },
+  }
+}

@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto'
+import { CloakroomError } from '../errors.ts'
+import { parsePendingLogin, parseSessionRecord } from './parse-record.ts'
+import type { RecordCipher } from './record-cipher.ts'
+import type { SessionRecord, SessionStore } from './types.ts'
+
+interface ScriptArgs { keys: string[]; arguments: string[] }
+
+/**
+ * The node-redis commands the store uses. Clients from `createClient`, `createCluster` and
+ * `createSentinel` all fit: every call names exactly one key, so it routes in a cluster.
+ */
+export interface RedisCommandClient {
+  set(key: string, value: string, options: { expiration: { type: 'PX'; value: number } }): Promise<unknown>
+  getDel(key: string): Promise<string | null>
+  hGet(key: string, field: string): Promise<string | null>
+  del(key: string): Promise<number>
+  eval(script: string, options: ScriptArgs): Promise<unknown>
+  evalSha(sha: string, options: ScriptArgs): Promise<unknown>
+  ping(): Promise<unknown>
+  close(): Promise<void>
+}
+
+export interface RedisStoreDeps {
+  /** Owned by the store from now on: `close()` closes it. */
+  readonly client: RedisCommandClient
+  readonly keyPrefix: string
+  readonly cipher: RecordCipher
+  /** The clock, in epoch milliseconds (`Date.now` in production). */
+  readonly now: () => number
+  /**
+   * Upper bound on one store call (default 3000 ms). node-redis's own command timeout normally
+   * fires first; this also bounds the waits it does not time (a sentinel rediscovering its master).
+   */
+  readonly timeoutMs?: number
+}
+
+interface Script { readonly source: string; readonly sha: string }
+
+function script(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') }
+}
+
+// Replaces the whole hash so no field of an earlier session under this id survives.
+const CREATE = script(`
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'data', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1`)
+
+// Compare-and-set: a missing key gives false, which never equals ARGV[1], so a deleted or expired session stays gone.
+const UPDATE = script(`
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'data', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 1`)
+
+function storeUnavailable(cause: unknown): CloakroomError {
+  return new CloakroomError('store_unavailable', 'session store unavailable', { cause })
+}
+
+/** Runs `operation` within `timeoutMs`, turning any failure into CloakroomError('store_unavailable'). */
+async function guarded<T>(timeoutMs: number, operation: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+  })
+  try {
+    return await Promise.race([operation(), deadline])
+  } catch (cause) {
+    throw storeUnavailable(cause)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function expiresAtMillis(session: SessionRecord): number {
+  return Math.floor(Math.min(session.idleExpiresAt, session.absoluteExpiresAt) * 1000)
+}
+
+/**
+ * A SessionStore on Redis. A session is a hash `{ version, data }`: `version` in clear for the
+ * compare-and-set, `data` the whole record sealed by `cipher` with the key as AAD, so reading Redis
+ * yields no token, claim or PKCE verifier, and a blob copied under another key does not open.
+ * Every key carries a TTL, so Redis drops dead sessions and abandoned logins by itself.
+ */
+export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 3000 }: RedisStoreDeps): SessionStore {
+  const bounded = <T>(operation: () => Promise<T>): Promise<T> => guarded(timeoutMs, operation)
+  const sessionKey = (id: string): string => `${keyPrefix}session:${id}`
+  const loginKey = (state: string): string => `${keyPrefix}login:${state}`
+
+  async function run(which: Script, key: string, args: string[]): Promise<unknown> {
+    const options = { keys: [key], arguments: args }
+    try {
+      return await client.evalSha(which.sha, options)
+    } catch (error) {
+      // After a restart or SCRIPT FLUSH the server no longer knows the script: send it once in full.
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
+      return client.eval(which.source, options)
+    }
+  }
+
+  function seal(session: SessionRecord, key: string): string[] {
+    return [String(session.version), cipher.seal(JSON.stringify(session), key)]
+  }
+
+  return {
+    kind: 'redis',
+
+    putPendingLogin: (state, login, ttl) => bounded(async () => {
+      const key = loginKey(state)
+      const value = cipher.seal(JSON.stringify(login), key)
+      await client.set(key, value, { expiration: { type: 'PX', value: Math.max(1, Math.round(ttl * 1000)) } })
+    }),
+
+    takePendingLogin: (state) => bounded(async () => {
+      const key = loginKey(state)
+      // GETDEL: read and delete in one step, so two callbacks racing on one state cannot both win.
+      const sealed = await client.getDel(key)
+      const json = sealed === null ? undefined : cipher.open(sealed, key)
+      return json === undefined ? undefined : parsePendingLogin(json)
+    }),
+
+    createSession: (session) => bounded(async () => {
+      const key = sessionKey(session.id)
+      await run(CREATE, key, [...seal(session, key), String(expiresAtMillis(session))])
+    }),
+
+    getSession: (id) => bounded(async () => {
+      const key = sessionKey(id)
+      const sealed = await client.hGet(key, 'data')
+      const json = sealed === null ? undefined : cipher.open(sealed, key)
+      const session = json === undefined ? undefined : parseSessionRecord(json)
+      // Redis expires the key by its own clock; this check keeps our clock authoritative when they differ.
+      if (session === undefined || now() >= expiresAtMillis(session)) return undefined
+      return session
+    }),
+
+    updateSession: (session) => bounded(async () => {
+      const key = sessionKey(session.id)
+      const args = [String(session.version - 1), ...seal(session, key), String(expiresAtMillis(session))]
+      return (await run(UPDATE, key, args)) === 1
+    }),
+
+    deleteSession: (id) => bounded(async () => {
+      await client.del(sessionKey(id))
+    }),
+
+    ping: () => bounded(async () => {
+      await client.ping()
+    }),
+
+    async close() {
+      try {
+        await client.close()
+      } catch {
+        // Already closed (or never connected): nothing left to release.
+      }
+    },
+  }
+}

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterEach, beforeEach, describe, test } from 'node:test'
+import type { PendingLogin, SessionRecord, SessionStore } from './types.ts'
+
+/** A settable clock the store under test reads (epoch milliseconds). */
+export interface ContractClock {
+  now(): number
+  advance(seconds: number): void
+}
+
+export interface ContractSubject {
+  readonly store: SessionStore
+  /** The store's clock; undefined when the store expires by real time (Redis TTLs), so the suite waits. */
+  readonly clock: ContractClock | undefined
+  cleanup(): Promise<void>
+}
+
+const id = (): string => randomBytes(32).toString('base64url')
+
+/** A session whose deadlines are `idleIn` and `absoluteIn` seconds after `at` (epoch seconds). */
+export function sampleSession(at: number, idleIn = 1800, absoluteIn = 43_200): SessionRecord {
+  return {
+    id: id(),
+    sub: `sub-${id()}`,
+    claims: { email: 'alice@example.com', groups: ['a', 'b'], nested: { deep: [1, { two: 2 }] }, admin: false },
+    idpSid: `idp-${id()}`,
+    tokens: {
+      accessToken: `at-${id()}`,
+      accessTokenExpiresAt: at + 300,
+      refreshToken: `rt-${id()}`,
+      idToken: `it-${id()}`,
+      tokenType: 'Bearer',
+      scope: 'openid profile offline_access',
+    },
+    createdAt: at,
+    idleExpiresAt: at + idleIn,
+    absoluteExpiresAt: at + absoluteIn,
+    version: 1,
+  }
+}
+
+export function samplePendingLogin(at: number): PendingLogin {
+  return { codeVerifier: `cv-${id()}`, nonce: `n-${id()}`, returnTo: '/after?x=1', browserBinding: `bb-${id()}`, createdAt: at }
+}
+
+/**
+ * The behaviour every SessionStore must show (STYLE: one suite, run against every store).
+ * `makeStore` is called once per test and gives a fresh, empty store.
+ */
+export function storeContract(name: string, makeStore: () => Promise<ContractSubject>): void {
+  describe(`SessionStore contract: ${name}`, () => {
+    let subject: ContractSubject
+    let store: SessionStore
+    beforeEach(async () => {
+      subject = await makeStore()
+      store = subject.store
+    })
+    afterEach(() => subject.cleanup())
+
+    const nowMs = (): number => subject.clock?.now() ?? Date.now()
+    /** A whole second at least half a second ahead: time enough to write and read back before it. */
+    const soon = (): number => Math.ceil(nowMs() / 1000 + 0.5)
+    /** Lets time reach `epochSeconds`: moves the clock, or sleeps past it when Redis keeps time. */
+    async function passUntil(epochSeconds: number): Promise<void> {
+      const clock = subject.clock
+      if (clock !== undefined) clock.advance((epochSeconds * 1000 - clock.now()) / 1000)
+      else await sleep(Math.max(0, epochSeconds * 1000 - Date.now()) + 150)
+    }
+
+    test('ping answers', async () => {
+      await store.ping()
+    })
+
+    test('a created session reads back deep-equal', async () => {
+      const session = sampleSession(Math.floor(nowMs() / 1000))
+      await store.createSession(session)
+      assert.deepEqual(await store.getSession(session.id), session)
+    })
+
+    test('optional fields left undefined read back as undefined', async () => {
+      const base = sampleSession(Math.floor(nowMs() / 1000))
+      const tokens = { ...base.tokens, accessTokenExpiresAt: undefined, refreshToken: undefined, scope: undefined }
+      const session = { ...base, idpSid: undefined, tokens }
+      await store.createSession(session)
+      assert.deepEqual(await store.getSession(session.id), session)
+    })
+
+    test('the store keeps its own copy of what it was given', async () => {
+      const claims: Record<string, unknown> = { role: 'reader' }
+      const session = { ...sampleSession(Math.floor(nowMs() / 1000)), claims }
+      await store.createSession(session)
+      claims['role'] = 'admin'
+      assert.deepEqual((await store.getSession(session.id))?.claims, { role: 'reader' })
+    })
+
+    test('an unknown session id gives undefined', async () => {
+      assert.equal(await store.getSession(id()), undefined)
+    })
+
+    test('update with version + 1 replaces the session', async () => {
+      const session = sampleSession(Math.floor(nowMs() / 1000))
+      await store.createSession(session)
+      const next = { ...session, version: 2, tokens: { ...session.tokens, accessToken: 'at-refreshed' } }
+      assert.equal(await store.updateSession(next), true)
+      assert.deepEqual(await store.getSession(session.id), next)
+    })
+
+    test('update from a stale or future version returns false and writes nothing', async () => {
+      const session = sampleSession(Math.floor(nowMs() / 1000))
+      await store.createSession(session)
+      const winner = { ...session, version: 2, sub: 'winner' }
+      assert.equal(await store.updateSession(winner), true)
+      assert.equal(await store.updateSession({ ...session, version: 2, sub: 'loser' }), false)
+      assert.equal(await store.updateSession({ ...session, version: 4, sub: 'future' }), false)
+      assert.deepEqual(await store.getSession(session.id), winner)
+    })
+
+    test('concurrent updates from one version: exactly one wins', async () => {
+      const session = sampleSession(Math.floor(nowMs() / 1000))
+      await store.createSession(session)
+      const attempts = Array.from({ length: 8 }, (_, i) => ({ ...session, version: 2, sub: `writer-${i}` }))
+      const results = await Promise.all(attempts.map((attempt) => store.updateSession(attempt)))
+      assert.equal(results.filter(Boolean).length, 1)
+      assert.deepEqual(await store.getSession(session.id), attempts[results.indexOf(true)])
+    })
+
+    test('delete removes the session; updating it afterwards returns false and does not revive it', async () => {
+      const session = sampleSession(Math.floor(nowMs() / 1000))
+      await store.createSession(session)
+      await store.deleteSession(session.id)
+      assert.equal(await store.getSession(session.id), undefined)
+      assert.equal(await store.updateSession({ ...session, version: 2 }), false)
+      assert.equal(await store.getSession(session.id), undefined)
+      await store.deleteSession(session.id) // deleting what is gone is fine
+    })
+
+    test('a pending login is taken once: the second take gives undefined', async () => {
+      const state = id()
+      const login = samplePendingLogin(Math.floor(nowMs() / 1000))
+      await store.putPendingLogin(state, login, 600)
+      assert.deepEqual(await store.takePendingLogin(state), login)
+      assert.equal(await store.takePendingLogin(state), undefined)
+      assert.equal(await store.takePendingLogin(id()), undefined)
+    })
+
+    test('concurrent takes of one state: exactly one gets the login', async () => {
+      const state = id()
+      const login = samplePendingLogin(Math.floor(nowMs() / 1000))
+      await store.putPendingLogin(state, login, 600)
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.takePendingLogin(state)))
+      assert.deepEqual(results.filter((result) => result !== undefined), [login])
+    })
+
+    test('a session is gone once its idle expiry passes', async () => {
+      const at = soon()
+      const session = sampleSession(at - 1, 1, 3600)
+      await store.createSession(session)
+      if (subject.clock !== undefined) await passUntil(at - 0.001)
+      assert.deepEqual(await store.getSession(session.id), session)
+      await passUntil(at)
+      assert.equal(await store.getSession(session.id), undefined)
+    })
+
+    test('a session is gone once its absolute expiry passes, however recent its activity', async () => {
+      const at = soon()
+      const session = sampleSession(at - 1, 3600, 1)
+      await store.createSession(session)
+      if (subject.clock !== undefined) await passUntil(at - 0.001)
+      assert.deepEqual(await store.getSession(session.id), session)
+      await passUntil(at)
+      assert.equal(await store.getSession(session.id), undefined)
+    })
+
+    test('an update moves the expiry to the new idle deadline', async () => {
+      const at = soon()
+      const session = sampleSession(at - 1, 1, 3600)
+      await store.createSession(session)
+      const extended = { ...session, version: 2, idleExpiresAt: at + 1800 }
+      assert.equal(await store.updateSession(extended), true)
+      await passUntil(at)
+      assert.deepEqual(await store.getSession(session.id), extended)
+    })
+
+    test('a pending login is gone once its ttl passes', async () => {
+      const [early, late] = [id(), id()]
+      const login = samplePendingLogin(Math.floor(nowMs() / 1000))
+      const start = nowMs() / 1000
+      await store.putPendingLogin(early, login, 0.5)
+      await store.putPendingLogin(late, login, 0.5)
+      if (subject.clock !== undefined) await passUntil(start + 0.499)
+      assert.deepEqual(await store.takePendingLogin(early), login)
+      await passUntil(start + 0.5)
+      assert.equal(await store.takePendingLogin(late), undefined)
+    })
+  })
+}
