@@ -34,9 +34,10 @@ export interface Idp {
   stop(): Promise<void>
 }
 
-const ACCOUNTS: Readonly<Record<string, { name: string; email: string }>> = {
-  alice: { name: 'Alice Example', email: 'alice@example.com' },
-  bob: { name: 'Bob Example', email: 'bob@example.com' },
+/** Any account id logs in (the demo accepts any username); alice and bob have proper names. */
+function accountClaims(id: string): { sub: string; name: string; email: string } {
+  const known: Readonly<Record<string, string>> = { alice: 'Alice Example', bob: 'Bob Example' }
+  return { sub: id, name: known[id] ?? id, email: `${id}@example.com` }
 }
 
 /**
@@ -68,10 +69,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     pkce: { required: () => true },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     claims: { openid: ['sub'], profile: ['name'], email: ['email'], sid: ['sid'] } as never,
-    findAccount: (_ctx, id) => ACCOUNTS[id] === undefined ? undefined : {
-      accountId: id,
-      claims: () => ({ sub: id, ...ACCOUNTS[id] }),
-    },
+    findAccount: (_ctx, id) => ({ accountId: id, claims: () => accountClaims(id) }),
     // oidc-provider drops offline_access unless the request says prompt=consent; issue a refresh
     // token to every client allowed the grant instead, as a typical production IdP does.
     // Profile claims in the ID token too, as most production IdPs do (oidc-provider's default keeps them for userinfo).

@@ -77,10 +77,13 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
     port,
     async close(drainMs = 10_000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      // Keep-alive connections turn idle as their requests finish: close each one as soon as it does.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50)
+      const deadline = setTimeout(() => server.closeAllConnections(), drainMs)
       server.closeIdleConnections()
-      const timer = setTimeout(() => server.closeAllConnections(), drainMs)
       await closed
-      clearTimeout(timer)
+      clearInterval(sweep)
+      clearTimeout(deadline)
       forwarder.close()
       await store.close()
     },

@@ -1,0 +1,207 @@
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { request as httpRequest } from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { startStack, type Stack } from './fixtures/stack.ts'
+import type { CookieClient } from './fixtures/cookie-client.ts'
+
+const CSRF = { 'x-csrf': '1' }
+
+let stack: Stack
+let client: CookieClient
+before(async () => {
+  stack = await startStack({ config: { timeouts: { upstream: '1s' } } })
+  ;({ client } = await stack.login())
+})
+after(async () => { await stack.stop() })
+
+async function problem(response: Response): Promise<{ status: number; code: string; type: string }> {
+  assert.equal(response.headers.get('content-type'), 'application/problem+json')
+  const body = (await response.json()) as { status: number; code: string; type: string }
+  assert.equal(body.status, response.status)
+  assert.equal(body.type, 'about:blank')
+  return body
+}
+
+describe('API routes: session and CSRF defences', () => {
+  test('no session → 401 unauthenticated problem, never a redirect', async () => {
+    const response = await fetch(`${stack.cloakroom.url}/api/x`, { headers: CSRF })
+    assert.equal(response.status, 401)
+    assert.equal((await problem(response)).code, 'unauthenticated')
+  })
+
+  test('a tampered, truncated, oversized or foreign cookie is simply no session', async () => {
+    const good = client.cookies(stack.cloakroom.url).get('cloakroom') ?? ''
+    const variants = [good.slice(0, -5), `${good.slice(0, 40)}x${good.slice(41)}`, 'x'.repeat(8000), 'Fe26.2**abc', '%%%', randomBytes(300).toString('base64')]
+    for (const value of variants) {
+      const response = await fetch(`${stack.cloakroom.url}/api/x`, { headers: { ...CSRF, cookie: `cloakroom=${value}` } })
+      assert.equal(response.status, 401, `cookie ${value.slice(0, 20)}`)
+      assert.equal((await problem(response)).code, 'unauthenticated')
+    }
+  })
+
+  test('missing or wrong CSRF header → 403 csrf_required', async () => {
+    for (const headers of [{}, { 'x-csrf': '0' }]) {
+      const response = await client.request(`${stack.cloakroom.url}/api/x`, { method: 'POST', headers, body: 'a=1' })
+      assert.equal(response.status, 403)
+      assert.equal((await problem(response)).code, 'csrf_required')
+    }
+  })
+
+  test('a foreign Origin or a cross-site fetch → 403 origin_mismatch', async () => {
+    for (const headers of [{ origin: 'https://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }]) {
+      const response = await client.request(`${stack.cloakroom.url}/api/x`, { method: 'POST', headers: { ...CSRF, ...headers } })
+      assert.equal(response.status, 403)
+      assert.equal((await problem(response)).code, 'origin_mismatch')
+    }
+    const sameOrigin = await client.request(`${stack.cloakroom.url}/api/x`, { headers: { ...CSRF, origin: stack.cloakroom.url, 'sec-fetch-site': 'same-origin' } })
+    assert.equal(sameOrigin.status, 200)
+  })
+
+  test('/auth/user needs the CSRF header too', async () => {
+    const response = await client.request(`${stack.cloakroom.url}/auth/user`)
+    assert.equal(response.status, 403)
+    assert.equal((await problem(response)).code, 'csrf_required')
+  })
+})
+
+describe('forwarding', () => {
+  test('request and response bodies pass through; method and query kept', async () => {
+    const body = 'x'.repeat(256 * 1024)
+    const response = await client.request(`${stack.cloakroom.url}/api/upload?q=1`, { method: 'PUT', headers: { ...CSRF, 'content-type': 'text/plain' }, body })
+    assert.equal(response.status, 200)
+    const seen = (await response.json()) as { method: string; url: string; body: string }
+    assert.equal(seen.method, 'PUT')
+    assert.equal(seen.url, '/api/upload?q=1')
+    assert.equal(seen.body.length, body.length)
+  })
+
+  test('routes match on segment boundaries: /apix is not /api', async () => {
+    const response = await client.request(`${stack.cloakroom.url}/apix`)
+    assert.equal(response.status, 200)
+    assert.match(await response.text(), /the spa/)
+  })
+
+  test('stripPath and a target base path; token: none forwards no token and no session cookie', async () => {
+    const response = await client.request(`${stack.cloakroom.url}/public/hello?a=b`, { headers: { cookie: `${client.cookies(stack.cloakroom.url).size > 0 ? `cloakroom=${client.cookies(stack.cloakroom.url).get('cloakroom')}; ` : ''}theme=dark` } })
+    const seen = (await response.json()) as { url: string; headers: Record<string, string> }
+    assert.equal(seen.url, '/base/hello?a=b')
+    assert.equal(seen.headers['authorization'], undefined)
+    assert.equal(seen.headers['cookie'], 'theme=dark')
+  })
+
+  test('token: optional forwards a token with a session and passes anonymous requests through', async () => {
+    const anonymous = (await (await fetch(`${stack.cloakroom.url}/maybe/x`, { headers: CSRF })).json()) as { url: string; headers: Record<string, string> }
+    assert.equal(anonymous.url, '/x')
+    assert.equal(anonymous.headers['authorization'], undefined)
+    const withSession = (await (await client.request(`${stack.cloakroom.url}/maybe/x`, { headers: CSRF })).json()) as { headers: Record<string, string> }
+    assert.match(withSession.headers['authorization'] ?? '', /^Bearer .+/)
+  })
+
+  test('paths with dot segments are refused, plain or encoded', async () => {
+    const cookie = `cloakroom=${client.cookies(stack.cloakroom.url).get('cloakroom')}`
+    for (const path of ['/api/../admin', '/api/%2e%2e/admin', '/api/./x', '/api/%2E/x', '/api/x/..%2Fy', '/%2e%2e/%2e%2e/etc/passwd']) {
+      const response = await rawGet(path, { ...CSRF, cookie })
+      assert.equal(response.status, 400, path)
+      assert.equal((JSON.parse(response.body) as { code: string }).code, 'bad_request')
+    }
+  })
+
+  test('an upstream that does not answer in time → 504; one that refuses → 502', async () => {
+    const slow = await client.request(`${stack.cloakroom.url}/api/slow`, { headers: CSRF })
+    assert.equal(slow.status, 504)
+    assert.equal((await problem(slow)).code, 'upstream_unavailable')
+    const refused = await fetch(`${stack.cloakroom.url}/down/x`)
+    assert.equal(refused.status, 502)
+    assert.equal((await problem(refused)).code, 'upstream_unavailable')
+  })
+
+  test('unknown /auth endpoints are 404 not_found, not passed to the SPA', async () => {
+    const response = await fetch(`${stack.cloakroom.url}/auth/nope`)
+    assert.equal(response.status, 404)
+    assert.equal((await problem(response)).code, 'not_found')
+  })
+
+  test('static route: files, index.html fallback for client-side routes, nothing outside the folder', async () => {
+    const index = await fetch(`${stack.cloakroom.url}/some/client/route`)
+    assert.equal(index.status, 200)
+    assert.match(index.headers.get('content-type') ?? '', /text\/html/)
+    assert.match(await index.text(), /the spa/)
+    const encodedSlash = await rawGet('/..%2f..%2fetc%2fpasswd', {})
+    assert.equal(encodedSlash.status, 400)
+  })
+
+  test('health endpoints need no session', async () => {
+    assert.equal((await fetch(`${stack.cloakroom.url}/healthz`)).status, 200)
+    const ready = await fetch(`${stack.cloakroom.url}/readyz`)
+    assert.equal(ready.status, 200)
+    assert.deepEqual(await ready.json(), { status: 'ready', store: true, issuer: true })
+  })
+})
+
+/** A GET whose path goes out exactly as written (fetch would resolve dot segments first). */
+function rawGet(path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const { port } = new URL(stack.cloakroom.url)
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers }, (res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => { body += chunk.toString() })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** Opens a WebSocket handshake by hand (Node's WebSocket cannot set Origin or Cookie); resolves with the status and first frame. */
+function upgrade(path: string, headers: Record<string, string>): Promise<{ status: number; frame?: string; body?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${stack.cloakroom.url}${path}`, {
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), ...headers },
+    })
+    req.on('upgrade', (res, socket) => {
+      const chunks: Buffer[] = []
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+      socket.on('end', () => {
+        const data = Buffer.concat(chunks)
+        const length = data[1] === 126 ? data.readUInt16BE(2) : (data[1] ?? 0)
+        const start = data[1] === 126 ? 4 : 2
+        resolve({ status: res.statusCode ?? 0, frame: data.subarray(start, start + length).toString() })
+      })
+    })
+    req.on('response', (res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => { body += chunk.toString() })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('WebSocket upgrades', () => {
+  const cookie = () => `cloakroom=${client.cookies(stack.cloakroom.url).get('cloakroom')}; other=1`
+
+  test('with a session and a same-origin Origin: proxied with the Bearer token, without the session cookie', async () => {
+    const result = await upgrade('/api/socket', { origin: stack.cloakroom.url, cookie: cookie() })
+    assert.equal(result.status, 101)
+    const seen = JSON.parse(result.frame ?? '{}') as { url: string; headers: Record<string, string> }
+    assert.equal(seen.url, '/api/socket')
+    assert.match(seen.headers['authorization'] ?? '', /^Bearer .+/)
+    assert.equal(seen.headers['cookie'], 'other=1')
+  })
+
+  test('a missing or foreign Origin → 403 origin_mismatch', async () => {
+    for (const origin of [undefined, 'https://evil.example']) {
+      const result = await upgrade('/api/socket', { cookie: cookie(), ...(origin === undefined ? {} : { origin }) })
+      assert.equal(result.status, 403)
+      assert.equal((JSON.parse(result.body ?? '{}') as { code: string }).code, 'origin_mismatch')
+    }
+  })
+
+  test('no session → 401 unauthenticated', async () => {
+    const result = await upgrade('/api/socket', { origin: stack.cloakroom.url })
+    assert.equal(result.status, 401)
+    assert.equal((JSON.parse(result.body ?? '{}') as { code: string }).code, 'unauthenticated')
+  })
+})
