@@ -10,7 +10,7 @@ export function createLogger(level: string): Logger {
     base: { service: 'cloakroom' },
     redact: {
       paths: ['*.authorization', '*.cookie', '*["set-cookie"]', '*.accessToken', '*.refreshToken', '*.idToken',
-        '*.access_token', '*.refresh_token', '*.id_token', '*.code', '*.clientSecret', '*.secrets'],
+        '*.access_token', '*.refresh_token', '*.id_token', '*.clientSecret', '*.secrets'],
       censor: '[redacted]',
     },
   })

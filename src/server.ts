@@ -20,6 +20,7 @@ import { callbackHandler } from './http/callback.ts'
 import { userHandler } from './http/user.ts'
 import { routesHandler } from './http/routes.ts'
 import { upgradeHandler } from './http/upgrade.ts'
+import { createMetrics, serveMetrics } from './http/metrics.ts'
 
 export interface ServerOptions {
   readonly config: Config
@@ -42,7 +43,8 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
   const oidc = createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) })
   const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'))
   const sessions = createSessions({ store, cookies, timeouts: config.session, now })
-  const deps: Deps = { config, now, log, store, oidc, cookies, sessions }
+  const metrics = createMetrics()
+  const deps: Deps = { config, now, log, store, oidc, cookies, sessions, metrics }
   const csrf = { headerName: config.csrf.headerName.toLowerCase(), origin: new URL(config.publicUrl).origin }
   const forwarder = createForwarder({ config, cookieNames: cookies.names, writeError: writeProblem })
 
@@ -57,7 +59,7 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
 
   const app = new Koa<AppState>({ proxy: config.trustProxy })
   app.silent = true
-  app.use(accessLog(log))
+  app.use(accessLog(log, metrics))
   app.use(problemMiddleware())
   app.use(router.routes())
   app.use(async (ctx, next) => {
@@ -72,6 +74,7 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
   server.on('clientError', (_error, socket) => socket.destroy())
   await listen(server, config.listen.port, config.listen.host)
   const port = (server.address() as AddressInfo).port
+  const metricsServer = config.metrics.listen === null ? undefined : await serveMetrics(metrics, config.metrics.listen)
 
   return {
     port,
@@ -84,6 +87,7 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
       await closed
       clearInterval(sweep)
       clearTimeout(deadline)
+      metricsServer?.close()
       forwarder.close()
       await store.close()
     },

@@ -14,6 +14,16 @@ export function callbackHandler(deps: Deps): Middleware<AppState> {
   return async (ctx) => {
     ctx.state.page = true
     ctx.set('cache-control', 'no-store')
+    try {
+      await finishLogin(ctx)
+      deps.metrics.inc('cloakroom_logins_total', 'ok')
+    } catch (error) {
+      deps.metrics.inc('cloakroom_logins_total', 'refused')
+      throw error
+    }
+  }
+
+  async function finishLogin(ctx: Parameters<Middleware<AppState>>[0]): Promise<void> {
     const state = ctx.query['state']
     if (typeof state !== 'string' || state === '') throw new CloakroomError('bad_request', 'The login response has no state.')
 

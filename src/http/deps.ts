@@ -3,6 +3,7 @@ import type { Config } from '../config/index.ts'
 import type { OidcClient } from '../oidc/index.ts'
 import type { SessionCookies, Sessions } from '../session/index.ts'
 import type { SessionStore } from '../store/index.ts'
+import type { Metrics } from './metrics.ts'
 
 /** Everything the endpoints need, built once by server.ts. Time is a parameter (epoch milliseconds). */
 export interface Deps {
@@ -13,4 +14,5 @@ export interface Deps {
   readonly oidc: OidcClient
   readonly cookies: SessionCookies
   readonly sessions: Sessions
+  readonly metrics: Metrics
 }
