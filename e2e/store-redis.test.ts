@@ -7,7 +7,8 @@ import { CloakroomError } from '../src/errors.ts'
 import { createStore, type StoreLog } from '../src/store/create-store.ts'
 import { samplePendingLogin, sampleSession, storeContract } from '../src/store/store-contract.ts'
 import type { SessionStore } from '../src/store/types.ts'
-import { freePort, startRedis, type RedisServer } from './fixtures/redis-server.ts'
+import { startRedis, type RedisServer } from './fixtures/redis-server.ts'
+import { freePort } from './fixtures/free-port.ts'
 
 const SECRETS = ['e2e-store-secret-0123456789abcdef-0123456789']
 
@@ -16,8 +17,10 @@ function recordingLog(): StoreLog & { lines: string[] } {
   return { lines, info: (_obj, msg) => lines.push(`info ${msg}`), warn: (_obj, msg) => lines.push(`warn ${msg}`), error: (_obj, msg) => lines.push(`error ${msg}`) }
 }
 
-function redisStore(url: string, keyPrefix = `e2e:${randomUUID()}:`, log: StoreLog = recordingLog(), connectTimeoutMs?: number): Promise<SessionStore> {
-  return createStore({ type: 'redis', url, keyPrefix }, { secrets: SECRETS, log, now: Date.now, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }) })
+interface StoreOptions { keyPrefix?: string; log?: StoreLog; now?: () => number; connectTimeoutMs?: number; commandTimeoutMs?: number }
+
+function redisStore(url: string, { keyPrefix = `e2e:${randomUUID()}:`, log = recordingLog(), now = Date.now, ...timeouts }: StoreOptions = {}): Promise<SessionStore> {
+  return createStore({ type: 'redis', url, keyPrefix }, { secrets: SECRETS, log, now, ...timeouts })
 }
 
 async function rawClient(url: string) {
@@ -27,8 +30,8 @@ async function rawClient(url: string) {
   return client
 }
 
-/** The call must reject with store_unavailable (cause kept) within 2 s, not hang. */
-async function expectUnavailable(call: () => Promise<unknown>): Promise<void> {
+/** The call must reject with store_unavailable (cause kept) within `withinMs`, not hang. */
+async function expectUnavailable(call: () => Promise<unknown>, withinMs = 2000): Promise<void> {
   const started = Date.now()
   await assert.rejects(call(), (error: unknown) => {
     assert.ok(error instanceof CloakroomError, String(error))
@@ -36,7 +39,7 @@ async function expectUnavailable(call: () => Promise<unknown>): Promise<void> {
     assert.notEqual(error.cause, undefined)
     return true
   })
-  assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`)
+  assert.ok(Date.now() - started < withinMs, `took ${Date.now() - started} ms`)
 }
 
 async function eventually(check: () => Promise<unknown>, withinMs: number): Promise<void> {
@@ -64,9 +67,9 @@ storeContract('redis', async () => {
 describe('redis store, seen from inside Redis', () => {
   test('nothing in Redis reveals a token, the subject, a claim or the PKCE verifier', async () => {
     const prefix = `e2e:${randomUUID()}:`
-    const store = await redisStore(redis.url, prefix)
+    const store = await redisStore(redis.url, { keyPrefix: prefix })
     const raw = await rawClient(redis.url)
-    after(async () => { await store.close(); await raw.close() })
+    after(async () => { await raw.close(); await store.close() })
     const at = Math.floor(Date.now() / 1000)
     const session = sampleSession(at)
     const login = samplePendingLogin(at)
@@ -90,9 +93,9 @@ describe('redis store, seen from inside Redis', () => {
 
   test('every key carries a TTL at its deadline, and an update moves it', async () => {
     const prefix = `e2e:${randomUUID()}:`
-    const store = await redisStore(redis.url, prefix)
+    const store = await redisStore(redis.url, { keyPrefix: prefix })
     const raw = await rawClient(redis.url)
-    after(async () => { await store.close(); await raw.close() })
+    after(async () => { await raw.close(); await store.close() })
     const at = Math.floor(Date.now() / 1000)
     const idleFirst = sampleSession(at, 1800, 3600)
     const absoluteFirst = sampleSession(at, 3600, 900)
@@ -114,9 +117,9 @@ describe('redis store, seen from inside Redis', () => {
 
   test('a record copied under another key does not open there; garbage reads as nothing', async () => {
     const prefix = `e2e:${randomUUID()}:`
-    const store = await redisStore(redis.url, prefix)
+    const store = await redisStore(redis.url, { keyPrefix: prefix })
     const raw = await rawClient(redis.url)
-    after(async () => { await store.close(); await raw.close() })
+    after(async () => { await raw.close(); await store.close() })
     const at = Math.floor(Date.now() / 1000)
     const [victim, attacker] = [sampleSession(at), sampleSession(at)]
     await store.createSession(victim)
@@ -137,10 +140,21 @@ describe('redis store, seen from inside Redis', () => {
     assert.equal(await store.getSession('garbage'), undefined)
   })
 
+  test('our clock decides: a session past its deadline by our clock is gone though Redis still holds it', async () => {
+    const prefix = `e2e:${randomUUID()}:`
+    const store = await redisStore(redis.url, { keyPrefix: prefix, now: () => Date.now() + 600_000 })
+    const raw = await rawClient(redis.url)
+    after(async () => { await raw.close(); await store.close() })
+    const session = sampleSession(Math.floor(Date.now() / 1000), 300, 3600) // idle deadline 5 min from now
+    await store.createSession(session)
+    assert.equal(await raw.exists(`${prefix}session:${session.id}`), 1)
+    assert.equal(await store.getSession(session.id), undefined)
+  })
+
   test('updates keep working after Redis forgets its scripts (SCRIPT FLUSH)', async () => {
     const store = await redisStore(redis.url)
     const raw = await rawClient(redis.url)
-    after(async () => { await store.close(); await raw.close() })
+    after(async () => { await raw.close(); await store.close() })
     const session = sampleSession(Math.floor(Date.now() / 1000))
     await store.createSession(session)
     await raw.scriptFlush()
@@ -153,8 +167,8 @@ describe('redis store when Redis goes away', () => {
   test('calls fail fast with store_unavailable while Redis is down, and the same store recovers', async () => {
     const server = await startRedis()
     const log = recordingLog()
-    const store = await redisStore(server.url, undefined, log)
-    after(async () => { await store.close(); await server.stop() })
+    const store = await redisStore(server.url, { log })
+    after(async () => { try { await store.close() } finally { await server.stop() } })
     const at = Math.floor(Date.now() / 1000)
     const session = sampleSession(at)
     await store.createSession(session) // loads the scripts, which the restarted server will not know
@@ -181,15 +195,32 @@ describe('redis store when Redis goes away', () => {
   test('with Redis down at startup the store is still created, and connects once Redis starts', async () => {
     const port = await freePort()
     const started = Date.now()
-    const store = await redisStore(`redis://127.0.0.1:${port}`, undefined, recordingLog(), 300)
+    const store = await redisStore(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 300 })
+    after(() => store.close())
     assert.ok(Date.now() - started < 2000, `createStore took ${Date.now() - started} ms`)
     await expectUnavailable(() => store.getSession('any'))
 
     const server = await startRedis({ port })
-    after(async () => { await store.close(); await server.stop() })
+    after(() => server.stop())
     await eventually(() => store.ping(), 10_000)
     const session = sampleSession(Math.floor(Date.now() / 1000))
     await store.createSession(session)
     assert.deepEqual(await store.getSession(session.id), session)
+  })
+
+  test('a Redis that stops answering: calls fail after the command timeout, and work again once it answers', async () => {
+    const server = await startRedis()
+    after(() => server.stop())
+    const store = await redisStore(server.url, { commandTimeoutMs: 300 })
+    const raw = await rawClient(server.url)
+    after(async () => { await raw.close(); await store.close() })
+    const session = sampleSession(Math.floor(Date.now() / 1000))
+    await store.createSession(session)
+
+    await raw.clientPause(1500, 'ALL') // the connection stays up; Redis just does not reply
+    await expectUnavailable(() => store.getSession(session.id), 1000)
+    // Late replies to the timed-out command must not be taken for answers to later ones.
+    await eventually(async () => assert.deepEqual(await store.getSession(session.id), session), 5000)
+    assert.equal(await store.getSession(randomUUID()), undefined)
   })
 })

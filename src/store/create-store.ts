@@ -16,7 +16,7 @@ export interface CreateStoreDeps {
   readonly now: () => number
   /** Bound on one connect attempt, and on how long startup waits for Redis (default 5000 ms). */
   readonly connectTimeoutMs?: number
-  /** Bound on one Redis command (default 2000 ms); a store call is bounded by this plus 1 s. */
+  /** Bound on one store call (default 2000 ms): past it the call fails with store_unavailable. */
   readonly commandTimeoutMs?: number
 }
 
@@ -43,7 +43,9 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
     keyPrefix: config.keyPrefix,
     cipher: createRecordCipher(deps.secrets),
     now,
-    timeoutMs: commandTimeoutMs + 1000,
+    // node-redis's own command timeout stops once a command is written (redis/node-redis#3008),
+    // so only this deadline bounds waiting for a reply from a Redis that stopped answering.
+    timeoutMs: commandTimeoutMs,
   })
   return {
     ...store,

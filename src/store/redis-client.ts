@@ -13,7 +13,7 @@ export interface ConnectableRedisClient extends RedisCommandClient {
 export interface RedisClientTimeouts {
   /** How long one TCP (+TLS) connect may take before it counts as failed and is retried. */
   readonly connectMs: number
-  /** How long one command may wait for its reply. */
+  /** How long one command may wait to be written (node-redis stops timing it once it is sent). */
   readonly commandMs: number
 }
 
@@ -37,8 +37,8 @@ function fromUrl(url: string, defaultPort: number): { username?: string; passwor
 
 /**
  * Builds (does not connect) the node-redis client for a store config. Commands fail at once while
- * disconnected (`disableOfflineQueue`) and after `commandMs` when Redis does not answer, instead of
- * queueing until Redis returns; the socket keeps reconnecting in the background meanwhile.
+ * disconnected (`disableOfflineQueue`) instead of queueing until Redis returns; the socket keeps
+ * reconnecting in the background meanwhile. (The store bounds the wait for replies itself.)
  */
 export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClientTimeouts): ConnectableRedisClient {
   const socket = { connectTimeout: timeouts.connectMs, reconnectStrategy }
@@ -46,7 +46,7 @@ export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClien
   switch (config.type) {
     case 'redis':
       // rediss:// in the URL turns TLS on; credentials and db come from the URL too.
-      return createClient({ url: config.url, socket, commandOptions })
+      return createClient({ url: config.url, socket, disableOfflineQueue: true, commandOptions })
     case 'redis-cluster': {
       const seed = fromUrl(config.nodes[0] ?? 'redis://localhost', 6379)
       // Connections to discovered nodes take only `defaults`, so credentials and TLS go there.

@@ -19,6 +19,7 @@ export interface RedisCommandClient {
   evalSha(sha: string, options: ScriptArgs): Promise<unknown>
   ping(): Promise<unknown>
   close(): Promise<void>
+  destroy(): unknown
 }
 
 export interface RedisStoreDeps {
@@ -29,8 +30,8 @@ export interface RedisStoreDeps {
   /** The clock, in epoch milliseconds (`Date.now` in production). */
   readonly now: () => number
   /**
-   * Upper bound on one store call (default 3000 ms). node-redis's own command timeout normally
-   * fires first; this also bounds the waits it does not time (a sentinel rediscovering its master).
+   * Upper bound on one store call (default 2000 ms). node-redis times a command only until it is
+   * written, and not at all while a sentinel rediscovers its master; this bounds the whole call.
    */
   readonly timeoutMs?: number
 }
@@ -84,7 +85,7 @@ function expiresAtMillis(session: SessionRecord): number {
  * yields no token, claim or PKCE verifier, and a blob copied under another key does not open.
  * Every key carries a TTL, so Redis drops dead sessions and abandoned logins by itself.
  */
-export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 3000 }: RedisStoreDeps): SessionStore {
+export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2000 }: RedisStoreDeps): SessionStore {
   const bounded = <T>(operation: () => Promise<T>): Promise<T> => guarded(timeoutMs, operation)
   const sessionKey = (id: string): string => `${keyPrefix}session:${id}`
   const loginKey = (state: string): string => `${keyPrefix}login:${state}`
@@ -151,11 +152,15 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 3
     }),
 
     async close() {
-      try {
-        await client.close()
-      } catch {
-        // Already closed (or never connected): nothing left to release.
-      }
+      // close() waits for replies still due; bound that wait, then drop the connection regardless,
+      // so shutdown cannot hang on a Redis that stopped answering.
+      // A client that is already closed (or never connected) rejects, or throws at once: both mean done.
+      const closed = Promise.resolve().then(() => client.close()).then(() => true, () => true)
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs) })
+      const done = await Promise.race([closed, late])
+      clearTimeout(timer)
+      if (!done) await Promise.resolve().then(() => client.destroy()).catch(() => {})
     },
   }
 }

@@ -41,6 +41,7 @@ export function sampleSession(at: number, idleIn = 1800, absoluteIn = 43_200): S
   }
 }
 
+/** A pending login created at `at` (epoch seconds), with values unique to this call. */
 export function samplePendingLogin(at: number): PendingLogin {
   return { codeVerifier: `cv-${id()}`, nonce: `n-${id()}`, returnTo: '/after?x=1', browserBinding: `bb-${id()}`, createdAt: at }
 }
