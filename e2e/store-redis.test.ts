@@ -78,12 +78,17 @@ describe('redis store, seen from inside Redis', () => {
     await store.putPendingLogin('state-1', login, 600)
 
     const keys = (await raw.keys(`${prefix}*`)).sort()
-    assert.deepEqual(keys, [`${prefix}login:state-1`, `${prefix}session:${session.id}`])
+    const indexKeys = keys.filter((key) => key.startsWith(`${prefix}index:`))
+    assert.deepEqual(keys.filter((key) => !indexKeys.includes(key)), [`${prefix}login:state-1`, `${prefix}session:${session.id}`])
+    assert.equal(indexKeys.length, 2, 'one index for the subject, one for the IdP sid')
     const login1 = await raw.get(`${prefix}login:state-1`)
     const hash = await raw.hGetAll(`${prefix}session:${session.id}`)
     assert.deepEqual(Object.keys(hash).sort(), ['data', 'version'])
     assert.equal(hash['version'], '2')
-    const dump = JSON.stringify([login1, hash])
+    const indexMembers = await Promise.all(indexKeys.map((key) => raw.sMembers(key)))
+    assert.deepEqual(indexMembers, [[session.id], [session.id]])
+    for (const key of indexKeys) assert.ok((await raw.pTTL(key)) > 0, `${key} has no TTL`)
+    const dump = JSON.stringify([keys, login1, hash, indexMembers])
     const secrets = [session.tokens.accessToken, session.tokens.refreshToken, session.tokens.idToken, session.sub,
       session.idpSid, 'alice@example.com', login.codeVerifier, login.nonce, login.browserBinding]
     for (const secret of secrets) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { PendingLogin, SessionRecord, SessionStore } from './types.ts'
 
 export interface MemoryStoreDeps {
@@ -26,6 +27,9 @@ function sessionExpiresAt(session: SessionRecord): number {
 export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStoreDeps): MemoryStore {
   const sessions = new Map<string, SessionRecord>()
   const pending = new Map<string, PendingEntry>()
+  const locks = new Map<string, { readonly token: string; readonly expiresAt: number }>()
+  const indexes = new Map<string, { readonly ids: Set<string>; expiresAt: number }>()
+  const indexName = (by: Parameters<SessionStore['sessionsOf']>[0]): string => ('sub' in by ? `sub:${by.sub}` : `sid:${by.idpSid}`)
 
   function liveSession(id: string): SessionRecord | undefined {
     const session = sessions.get(id)
@@ -39,6 +43,8 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
     const at = now()
     for (const [id, session] of sessions) if (at >= sessionExpiresAt(session)) sessions.delete(id)
     for (const [state, entry] of pending) if (at >= entry.expiresAt) pending.delete(state)
+    for (const [name, lock] of locks) if (at >= lock.expiresAt) locks.delete(name)
+    for (const [name, index] of indexes) if (at >= index.expiresAt) indexes.delete(name)
   }
 
   // Expiry is checked on every read; the sweep only keeps abandoned entries from piling up.
@@ -62,6 +68,16 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
 
     async createSession(session) {
       sessions.set(session.id, structuredClone(session))
+      const keepUntil = session.absoluteExpiresAt * 1000
+      for (const by of [{ sub: session.sub }, ...(session.idpSid === undefined ? [] : [{ idpSid: session.idpSid }])]) {
+        const name = indexName(by)
+        const index = indexes.get(name)
+        if (index === undefined || now() >= index.expiresAt) indexes.set(name, { ids: new Set([session.id]), expiresAt: keepUntil })
+        else {
+          index.ids.add(session.id)
+          index.expiresAt = Math.max(index.expiresAt, keepUntil)
+        }
+      }
     },
 
     async getSession(id) {
@@ -78,6 +94,23 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
 
     async deleteSession(id) {
       sessions.delete(id)
+    },
+
+    async sessionsOf(by) {
+      const index = indexes.get(indexName(by))
+      return index === undefined || now() >= index.expiresAt ? [] : [...index.ids]
+    },
+
+    async acquireLock(name, ttlMs) {
+      const held = locks.get(name)
+      if (held !== undefined && now() < held.expiresAt) return undefined
+      const token = randomBytes(16).toString('base64url')
+      locks.set(name, { token, expiresAt: now() + ttlMs })
+      return token
+    },
+
+    async releaseLock(name, token) {
+      if (locks.get(name)?.token === token) locks.delete(name)
     },
 
     async ping() {},

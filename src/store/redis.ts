@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { CloakroomError } from '../errors.ts'
 import { parsePendingLogin, parseSessionRecord } from './parse-record.ts'
 import type { RecordCipher } from './record-cipher.ts'
@@ -11,7 +11,8 @@ interface ScriptArgs { keys: string[]; arguments: string[] }
  * `createSentinel` all fit: every call names exactly one key, so it routes in a cluster.
  */
 export interface RedisCommandClient {
-  set(key: string, value: string, options: { expiration: { type: 'PX'; value: number } }): Promise<unknown>
+  set(key: string, value: string, options: { condition?: 'NX'; expiration: { type: 'PX'; value: number } }): Promise<unknown>
+  sMembers(key: string): Promise<string[]>
   getDel(key: string): Promise<string | null>
   hGet(key: string, field: string): Promise<string | null>
   del(key: string): Promise<number>
@@ -56,6 +57,23 @@ redis.call('HSET', KEYS[1], 'version', ARGV[2], 'data', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1`)
 
+// Adds a session id to an index set and keeps the set until the newest member's absolute expiry.
+const INDEX = script(`
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`)
+
+// Compare-and-delete: a holder whose lock expired and was taken by another must not free it.
+const UNLOCK = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+/** Index keys hold a hash of the subject or sid: reading Redis does not list who is logged in. */
+function indexName(by: { readonly sub: string } | { readonly idpSid: string }): string {
+  const [kind, value] = 'sub' in by ? ['sub', by.sub] : ['sid', by.idpSid]
+  return `${kind}:${createHash('sha256').update(value).digest('base64url')}`
+}
+
 function storeUnavailable(cause: unknown): CloakroomError {
   return new CloakroomError('store_unavailable', 'session store unavailable', { cause })
 }
@@ -89,6 +107,8 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
   const bounded = <T>(operation: () => Promise<T>): Promise<T> => guarded(timeoutMs, operation)
   const sessionKey = (id: string): string => `${keyPrefix}session:${id}`
   const loginKey = (state: string): string => `${keyPrefix}login:${state}`
+  const indexKey = (by: Parameters<SessionStore['sessionsOf']>[0]): string => `${keyPrefix}index:${indexName(by)}`
+  const lockKey = (name: string): string => `${keyPrefix}lock:${name}`
 
   async function run(which: Script, key: string, args: string[]): Promise<unknown> {
     const options = { keys: [key], arguments: args }
@@ -125,6 +145,10 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
     createSession: (session) => bounded(async () => {
       const key = sessionKey(session.id)
       await run(CREATE, key, [...seal(session, key), String(expiresAtMillis(session))])
+      const keepMs = String(Math.max(1, session.absoluteExpiresAt * 1000 - now()))
+      const indexes = [{ sub: session.sub }, ...(session.idpSid === undefined ? [] : [{ idpSid: session.idpSid }])]
+      // One key per call, so each routes to its own node in a cluster.
+      await Promise.all(indexes.map((by) => run(INDEX, indexKey(by), [session.id, keepMs])))
     }),
 
     getSession: (id) => bounded(async () => {
@@ -145,6 +169,18 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
 
     deleteSession: (id) => bounded(async () => {
       await client.del(sessionKey(id))
+    }),
+
+    sessionsOf: (by) => bounded(() => client.sMembers(indexKey(by))),
+
+    acquireLock: (name, ttlMs) => bounded(async () => {
+      const token = randomBytes(16).toString('base64url')
+      const taken = await client.set(lockKey(name), token, { condition: 'NX', expiration: { type: 'PX', value: Math.max(1, Math.round(ttlMs)) } })
+      return taken === 'OK' ? token : undefined
+    }),
+
+    releaseLock: (name, token) => bounded(async () => {
+      await run(UNLOCK, lockKey(name), [token])
     }),
 
     ping: () => bounded(async () => {

@@ -195,5 +195,46 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSub
       await passUntil(start + 0.5)
       assert.equal(await store.takePendingLogin(late), undefined)
     })
+
+    test('sessionsOf lists the sessions created for a subject and for an IdP session id', async () => {
+      const at = Math.floor(nowMs() / 1000)
+      const first = sampleSession(at)
+      const second = { ...sampleSession(at), sub: first.sub }
+      const other = sampleSession(at)
+      for (const session of [first, second, other]) await store.createSession(session)
+      assert.deepEqual((await store.sessionsOf({ sub: first.sub })).sort(), [first.id, second.id].sort())
+      assert.deepEqual(await store.sessionsOf({ idpSid: second.idpSid ?? '' }), [second.id])
+      assert.deepEqual(await store.sessionsOf({ sub: 'nobody' }), [])
+      assert.deepEqual(await store.sessionsOf({ idpSid: first.sub }), [], 'subjects and sids are separate indexes')
+    })
+
+    test('a lock has one holder; only its token releases it', async () => {
+      const name = `refresh:${id()}`
+      const token = await store.acquireLock(name, 10_000)
+      assert.equal(typeof token, 'string')
+      assert.equal(await store.acquireLock(name, 10_000), undefined)
+      await store.releaseLock(name, 'not-the-token')
+      assert.equal(await store.acquireLock(name, 10_000), undefined)
+      await store.releaseLock(name, token ?? '')
+      const next = await store.acquireLock(name, 10_000)
+      assert.ok(next !== undefined && next !== token)
+      assert.equal(typeof await store.acquireLock(`other:${id()}`, 10_000), 'string', 'locks are per name')
+    })
+
+    test('a lock frees itself after its ttl (a holder that died)', async () => {
+      const name = `refresh:${id()}`
+      const start = nowMs() / 1000
+      assert.notEqual(await store.acquireLock(name, 400), undefined)
+      if (subject.clock !== undefined) await passUntil(start + 0.399)
+      assert.equal(await store.acquireLock(name, 400), undefined)
+      await passUntil(start + 0.4)
+      assert.notEqual(await store.acquireLock(name, 400), undefined)
+    })
+
+    test('concurrent acquires of one lock: exactly one wins', async () => {
+      const name = `refresh:${id()}`
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.acquireLock(name, 10_000)))
+      assert.equal(results.filter((token) => token !== undefined).length, 1)
+    })
   })
 }

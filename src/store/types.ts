@@ -57,6 +57,18 @@ export interface SessionStore {
    */
   updateSession(session: SessionRecord): Promise<boolean>
   deleteSession(id: string): Promise<void>
+  /**
+   * Ids of the sessions created for an IdP subject or an IdP session id (back-channel logout).
+   * Kept until the newest such session's absolute expiry; may name sessions that already ended.
+   */
+  sessionsOf(by: { readonly sub: string } | { readonly idpSid: string }): Promise<string[]>
+  /**
+   * Takes the named lock for `ttlMs` milliseconds if nobody holds it. Returns the holder's random
+   * token, or undefined when it is taken. The lock frees itself after `ttlMs` (a dead holder).
+   */
+  acquireLock(name: string, ttlMs: number): Promise<string | undefined>
+  /** Releases the lock if `token` still holds it (compare-and-delete): never someone else's. */
+  releaseLock(name: string, token: string): Promise<void>
   /** Throws unless the backing service answers. */
   ping(): Promise<void>
   close(): Promise<void>
