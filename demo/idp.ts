@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { importJWK, SignJWT } from 'jose'
 import Provider, { type Configuration } from 'oidc-provider'
 
 /** A relying party registered at the embedded provider. */
@@ -9,6 +10,8 @@ export interface IdpClient {
   readonly clientSecret: string
   readonly redirectUris: readonly string[]
   readonly postLogoutRedirectUris: readonly string[]
+  /** Where the provider POSTs logout tokens when a session ends at the IdP (Back-Channel Logout 1.0). */
+  readonly backchannelLogoutUri?: string
 }
 
 export interface IdpOptions {
@@ -31,6 +34,18 @@ export interface Idp {
   setUser(accountId: string): void
   /** Successful token endpoint calls, by grant_type (verified at the IdP, not by Cloakroom). */
   readonly grants: Record<string, number>
+  /** Grants the IdP revoked (token revocation, refresh token reuse) and back-channel logouts it delivered. */
+  readonly revokedGrants: number
+  readonly backchannelLogouts: number
+  /** Holds every token endpoint call for this long before answering (a slow IdP). */
+  setTokenDelay(ms: number): void
+  /** Ends every grant of an account at the IdP, as an administrator would: its refresh tokens stop working. */
+  revokeGrants(accountId: string): Promise<void>
+  /** Signs a JWT with the IdP's own signing key (for crafted logout tokens). */
+  sign(claims: Record<string, unknown>, header?: { typ?: string }): Promise<string>
+  /** Stops answering (connections refused) while keeping all state; `resume` listens on the same port again. */
+  halt(): Promise<void>
+  resume(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -51,7 +66,10 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
   const port = (server.address() as AddressInfo).port
   const issuer = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
   let user = 'alice'
+  let tokenDelayMs = 0
   const grants: Record<string, number> = {}
+  const counts = { revokedGrants: 0, backchannelLogouts: 0 }
+  const grantsOf = new Map<string, Set<string>>()
 
   const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' })
   const configuration: Configuration = {
@@ -63,12 +81,13 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
+      ...(client.backchannelLogoutUri === undefined ? {} : { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }),
     })),
     jwks: { keys: [{ ...signingKey, kid: 'demo-rs256', use: 'sig', alg: 'RS256' }] as never },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
-    claims: { openid: ['sub'], profile: ['name'], email: ['email'], sid: ['sid'] } as never,
+    claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
     findAccount: (_ctx, id) => ({ accountId: id, claims: () => accountClaims(id) }),
     // oidc-provider drops offline_access unless the request says prompt=consent; issue a refresh
     // token to every client allowed the grant instead, as a typical production IdP does.
@@ -90,6 +109,17 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     grants[type] = (grants[type] ?? 0) + 1
   })
 
+  provider.on('grant.revoked', () => { counts.revokedGrants++ })
+  provider.on('backchannel.success', () => { counts.backchannelLogouts++ })
+  provider.on('grant.saved', (grant: { accountId?: string; jti: string }) => {
+    if (grant.accountId === undefined) return
+    grantsOf.set(grant.accountId, (grantsOf.get(grant.accountId) ?? new Set()).add(grant.jti))
+  })
+  provider.use(async (ctx, next) => {
+    if (tokenDelayMs > 0 && ctx.path === '/token' && ctx.method === 'POST') await new Promise((resolve) => setTimeout(resolve, tokenDelayMs))
+    await next()
+  })
+
   const handle = provider.callback()
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (options.interactions === 'auto' && req.url?.startsWith('/interaction/')) {
@@ -102,15 +132,32 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     void handle(req, res)
   })
 
+  const close = () => new Promise<void>((resolve) => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  })
+  const privateKey = await importJWK({ ...signingKey, alg: 'RS256' }, 'RS256')
   return {
     issuer,
     port,
     setUser: (accountId) => { user = accountId },
     grants,
-    stop: () => new Promise((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
+    get revokedGrants() { return counts.revokedGrants },
+    get backchannelLogouts() { return counts.backchannelLogouts },
+    setTokenDelay: (ms) => { tokenDelayMs = ms },
+    async revokeGrants(accountId) {
+      for (const grantId of grantsOf.get(accountId) ?? []) {
+        const grant = await provider.Grant.find(grantId)
+        await grant?.destroy()
+        await provider.RefreshToken.revokeByGrantId(grantId)
+        await provider.AccessToken.revokeByGrantId(grantId)
+      }
+    },
+    sign: (claims, header = { typ: 'logout+jwt' }) =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'demo-rs256', ...header }).sign(privateKey),
+    halt: close,
+    resume: () => new Promise((resolve) => server.listen(port, host, resolve)),
+    stop: close,
   }
 }
 

@@ -97,7 +97,7 @@ describe('SIGTERM', () => {
     try {
       const { client } = await stack.login()
       const port = await freePort()
-      const second = await startCloakroom({ ...stack.config, listen: { host: '127.0.0.1', port }, publicUrl: String(stack.config['publicUrl']) } as never)
+      const second = await startCloakroom({ ...stack.config, listen: { host: '127.0.0.1', port }, publicUrl: String(stack.config['publicUrl']) })
       const cookie = `cloakroom=${client.cookies(stack.cloakroom.url).get('cloakroom')}`
       const inFlight = fetch(`${second.url}/api/x?delay=700`, { headers: { ...CSRF, cookie } })
       await new Promise((resolve) => setTimeout(resolve, 200))

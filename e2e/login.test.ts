@@ -86,7 +86,8 @@ describe('login through the real IdP', () => {
       const dump: string[] = []
       for (const key of await redis.keys('*')) {
         const type = await redis.type(key)
-        dump.push(key, type === 'hash' ? JSON.stringify(await redis.hGetAll(key)) : String(await redis.get(key)))
+        const value = type === 'hash' ? await redis.hGetAll(key) : type === 'set' ? await redis.sMembers(key) : await redis.get(key)
+        dump.push(key, JSON.stringify(value))
       }
       const everything = dump.join('\n')
       assert.ok(everything.length > 0)

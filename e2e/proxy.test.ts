@@ -159,8 +159,9 @@ function upgrade(path: string, headers: Record<string, string>): Promise<{ statu
     const req = httpRequest(`${stack.cloakroom.url}${path}`, {
       headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), ...headers },
     })
-    req.on('upgrade', (res, socket) => {
-      const chunks: Buffer[] = []
+    req.on('upgrade', (res, socket, head: Buffer) => {
+      // Bytes that came in the same packet as the 101 arrive as `head`, not as socket data.
+      const chunks: Buffer[] = [head]
       socket.on('data', (chunk: Buffer) => chunks.push(chunk))
       socket.on('end', () => {
         const data = Buffer.concat(chunks)

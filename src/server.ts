@@ -7,7 +7,7 @@ import type { CustomFetch } from 'openid-client'
 import type { Config } from './config/index.ts'
 import { CloakroomError } from './errors.ts'
 import { createOidcClient } from './oidc/index.ts'
-import { createSessionCookies, createSessions } from './session/index.ts'
+import { createSessionCookies, createSessions, createTokenRefresher } from './session/index.ts'
 import { createStore } from './store/index.ts'
 import { createForwarder } from './proxy/index.ts'
 import type { AppState } from './http/app-state.ts'
@@ -18,6 +18,8 @@ import { healthHandler, readyHandler } from './http/health.ts'
 import { loginHandler } from './http/login.ts'
 import { callbackHandler } from './http/callback.ts'
 import { userHandler } from './http/user.ts'
+import { logoutGetHandler, logoutPostHandler } from './http/logout.ts'
+import { backchannelLogoutHandler } from './http/backchannel.ts'
 import { routesHandler } from './http/routes.ts'
 import { upgradeHandler } from './http/upgrade.ts'
 import { createMetrics, serveMetrics } from './http/metrics.ts'
@@ -44,7 +46,16 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
   const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'))
   const sessions = createSessions({ store, cookies, timeouts: config.session, now })
   const metrics = createMetrics()
-  const deps: Deps = { config, now, log, store, oidc, cookies, sessions, metrics }
+  const refresher = createTokenRefresher({
+    store,
+    refresh: (tokens) => oidc.refresh(tokens),
+    refreshBefore: config.tokens.refreshBefore,
+    // Above the issuer timeout, with room for the store writes, so a live holder never loses the lock.
+    lockTtlMs: (config.timeouts.idp + 3) * 1000,
+    now,
+    onRefresh: (outcome) => metrics.inc('cloakroom_token_refreshes_total', outcome),
+  })
+  const deps: Deps = { config, now, log, store, oidc, cookies, sessions, refresher, metrics }
   const csrf = { headerName: config.csrf.headerName.toLowerCase(), origin: new URL(config.publicUrl).origin }
   const forwarder = createForwarder({ config, cookieNames: cookies.names, writeError: writeProblem })
 
@@ -56,6 +67,9 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
   router.get('/auth/login', loginHandler(deps))
   router.get(config.oidc.callbackPath, callbackHandler(deps))
   router.get('/auth/user', userHandler(deps, csrf))
+  router.post('/auth/logout', logoutPostHandler(deps, csrf))
+  router.get('/auth/logout', logoutGetHandler(deps))
+  router.post('/auth/backchannel-logout', backchannelLogoutHandler(deps))
 
   const app = new Koa<AppState>({ proxy: config.trustProxy })
   app.silent = true

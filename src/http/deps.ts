@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.ts'
 import type { OidcClient } from '../oidc/index.ts'
-import type { SessionCookies, Sessions } from '../session/index.ts'
+import type { SessionCookies, Sessions, TokenRefresher } from '../session/index.ts'
 import type { SessionStore } from '../store/index.ts'
 import type { Metrics } from './metrics.ts'
 
@@ -14,5 +14,6 @@ export interface Deps {
   readonly oidc: OidcClient
   readonly cookies: SessionCookies
   readonly sessions: Sessions
+  readonly refresher: TokenRefresher
   readonly metrics: Metrics
 }

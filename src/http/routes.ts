@@ -4,7 +4,7 @@ import { hasDotSegments, matchRoute, serveStatic, type Forwarder } from '../prox
 import type { AppState } from './app-state.ts'
 import type { Deps } from './deps.ts'
 import { checkCsrf, type CsrfOptions } from './middleware/csrf.ts'
-import { optionalSession, requireSession } from './require-session.ts'
+import { routeSession } from './require-session.ts'
 
 /**
  * Everything that is not an /auth or health endpoint: the configured routes, first prefix match wins.
@@ -16,9 +16,11 @@ export function routesHandler(deps: Deps, forwarder: Forwarder, csrf: CsrfOption
     if (route === undefined) throw new CloakroomError('not_found', 'No route matches this path')
     if (hasDotSegments(ctx.path)) throw new CloakroomError('bad_request', 'Dot segments are not allowed in paths')
 
-    const session = route.token === 'user' ? await requireSession(ctx, deps)
-      : route.token === 'optional' ? await optionalSession(ctx, deps)
-        : undefined
+    const session = await routeSession(route.token, ctx.get('cookie') || undefined, deps).catch((error: unknown) => {
+      // The grant is gone: the cookie is worthless, so the browser may as well forget it.
+      if (error instanceof CloakroomError && error.code === 'session_expired') ctx.append('set-cookie', deps.cookies.clearSessionCookie())
+      throw error
+    })
     if (route.csrf) checkCsrf(ctx.headers, csrf)
 
     if (route.static !== undefined) {

@@ -6,6 +6,7 @@ import { hasDotSegments, matchRoute, type Forwarder } from '../proxy/index.ts'
 import type { Deps } from './deps.ts'
 import { checkOrigin, type CsrfOptions } from './middleware/csrf.ts'
 import { rejectUpgrade } from './middleware/problem.ts'
+import { routeSession } from './require-session.ts'
 
 /**
  * WebSocket upgrades on a route: the same session check as HTTP, and, since a browser cannot add
@@ -26,8 +27,7 @@ export function upgradeHandler(deps: Deps, forwarder: Forwarder, csrf: CsrfOptio
     const route = matchRoute(deps.config.routes, path)
     if (route?.target === undefined) throw new CloakroomError('not_found', 'No route matches this path')
     if (hasDotSegments(path)) throw new CloakroomError('bad_request', 'Dot segments are not allowed in paths')
-    const session = route.token === 'none' ? undefined : await deps.sessions.fromCookie(req.headers.cookie)
-    if (route.token === 'user' && session === undefined) throw new CloakroomError('unauthenticated', 'No valid session')
+    const session = await routeSession(route.token, req.headers.cookie, deps)
     if (route.csrf) checkOrigin(req.headers, csrf, true)
     forwarder.ws(req, socket, head, { route, accessToken: session?.tokens.accessToken },
       (error) => rejectUpgrade(socket as Socket, error))

@@ -3,7 +3,8 @@ import type { Config } from '../config/index.ts'
 import type { TokenSet } from '../store/index.ts'
 import { CloakroomError } from '../errors.ts'
 import { createClientAuth } from './client-auth.ts'
-import { toIdpError } from './idp-error.ts'
+import { oauthErrorCode, toIdpError } from './idp-error.ts'
+import { createLogoutTokenValidator, type LogoutTokenClaims } from './logout-token.ts'
 
 export interface AuthorizationRequest { readonly state: string; readonly nonce: string; readonly codeVerifier: string }
 
@@ -21,6 +22,18 @@ export interface OidcClient {
   authorizationUrl(request: AuthorizationRequest): Promise<URL>
   /** Validates the callback (state, iss, code) and redeems the code (PKCE, nonce, ID token). */
   exchangeCode(callbackUrl: URL, request: AuthorizationRequest): Promise<CodeExchangeResult>
+  /**
+   * The refresh token grant. Returns the new token set, keeping the refresh and ID tokens of
+   * `current` where the issuer sent none. Throws session_expired for invalid_grant (the grant is
+   * gone) and idp_unavailable for anything else (network, timeout, 5xx, other refusals).
+   */
+  refresh(current: TokenSet): Promise<TokenSet>
+  /** RFC 7009 revocation; false when the issuer has no revocation endpoint. Throws idp_unavailable or bad_request. */
+  revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean>
+  /** The end-session URL with id_token_hint and post_logout_redirect_uri, or undefined when the issuer has none. */
+  endSessionUrl(idToken: string | undefined): Promise<string | undefined>
+  /** Validates a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.6). Throws bad_request naming the reason. */
+  validateLogoutToken(token: string): Promise<LogoutTokenClaims>
 }
 
 export interface OidcDeps {
@@ -35,6 +48,8 @@ export interface OidcDeps {
 export function isLoopbackHttp(url: URL): boolean {
   return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
 }
+
+export type { LogoutTokenClaims } from './logout-token.ts'
 
 export function createOidcClient({ config, now, fetch }: OidcDeps): OidcClient {
   const issuer = new URL(config.oidc.issuer)
@@ -66,6 +81,12 @@ export function createOidcClient({ config, now, fetch }: OidcDeps): OidcClient {
     pending ??= load()
     return pending
   }
+  const validateLogoutToken = createLogoutTokenValidator({
+    metadata: async () => (await current()).serverMetadata(),
+    clientId: config.oidc.clientId,
+    timeoutMs: config.timeouts.idp * 1000,
+    now,
+  })
 
   return {
     get ready() { return configuration !== undefined },
@@ -113,6 +134,46 @@ export function createOidcClient({ config, now, fetch }: OidcDeps): OidcClient {
         throw toIdpError(error, 'Login')
       }
     },
+
+    async refresh(tokens) {
+      if (tokens.refreshToken === undefined) throw new CloakroomError('session_expired', 'The session has no refresh token')
+      const loaded = await current()
+      try {
+        const response = await client.refreshTokenGrant(loaded, tokens.refreshToken)
+        const next = tokenSetFrom(response, Math.floor(now() / 1000))
+        return { ...next, refreshToken: next.refreshToken ?? tokens.refreshToken, idToken: next.idToken || tokens.idToken }
+      } catch (error) {
+        // invalid_grant: the refresh token was revoked, expired or already used; the grant is gone.
+        if (oauthErrorCode(error) === 'invalid_grant') {
+          throw new CloakroomError('session_expired', 'The session has expired; please log in again', { cause: error })
+        }
+        // Anything else (unreachable, 5xx, or a refusal such as invalid_client that no user can
+        // fix) keeps the session, to retry once the issuer or its configuration is right again.
+        throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable', { cause: error })
+      }
+    },
+
+    async revoke(token, hint) {
+      const loaded = await current()
+      if (loaded.serverMetadata().revocation_endpoint === undefined) return false
+      try {
+        await client.tokenRevocation(loaded, token, { token_type_hint: hint })
+        return true
+      } catch (error) {
+        throw toIdpError(error, 'Revocation')
+      }
+    },
+
+    async endSessionUrl(idToken) {
+      const loaded = await current()
+      if (loaded.serverMetadata().end_session_endpoint === undefined) return undefined
+      return client.buildEndSessionUrl(loaded, {
+        post_logout_redirect_uri: config.oidc.postLogoutRedirectUri,
+        ...(idToken === undefined || idToken === '' ? { client_id: config.oidc.clientId } : { id_token_hint: idToken }),
+      }).href
+    },
+
+    validateLogoutToken,
   }
 }
 

@@ -1,0 +1,63 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { Context, Middleware } from 'koa'
+import { CloakroomError } from '../errors.ts'
+import { publicSessionId } from '../session/index.ts'
+import type { SessionRecord } from '../store/index.ts'
+import type { AppState } from './app-state.ts'
+import type { Deps } from './deps.ts'
+import { checkCsrf, type CsrfOptions } from './middleware/csrf.ts'
+import { describeCause } from './middleware/problem.ts'
+import { optionalSession } from './require-session.ts'
+
+/**
+ * Ends a session: revokes its refresh token at the issuer (RFC 7009; the access token when there is
+ * none), deletes it from the store, clears the cookie. A failed revocation is logged, never a reason
+ * to keep the session. Returns the issuer's end-session URL, if it has one.
+ */
+async function endSession(ctx: Context & { state: AppState }, deps: Deps, session: SessionRecord | undefined): Promise<string | undefined> {
+  ctx.append('set-cookie', deps.cookies.clearSessionCookie())
+  ctx.set('cache-control', 'no-store')
+  if (session === undefined) return undefined
+  const { refreshToken, accessToken, idToken } = session.tokens
+  try {
+    const revoked = await deps.oidc.revoke(refreshToken ?? accessToken, refreshToken === undefined ? 'access_token' : 'refresh_token')
+    ctx.state.log.info({ event: 'logout', revoked }, 'session ended')
+  } catch (error) {
+    ctx.state.log.warn({ event: 'logout', cause: describeCause(error) }, 'token revocation failed; session ended anyway')
+  }
+  await deps.sessions.end(session.id)
+  return deps.oidc.endSessionUrl(idToken).catch(() => undefined)
+}
+
+/** POST /auth/logout (CSRF header required): 200 {"logoutUrl": …}. Without a session it only clears the cookie. */
+export function logoutPostHandler(deps: Deps, csrf: CsrfOptions): Middleware<AppState> {
+  return async (ctx) => {
+    checkCsrf(ctx.headers, csrf)
+    const logoutUrl = await endSession(ctx, deps, await optionalSession(ctx, deps))
+    ctx.body = { logoutUrl: logoutUrl ?? null }
+  }
+}
+
+/**
+ * GET /auth/logout?sid=…: the same for a plain link, then a redirect to the issuer's end-session
+ * URL (or postLogoutRedirectUri). The sid from /auth/user must match, so another site cannot log
+ * the user out by linking here.
+ */
+export function logoutGetHandler(deps: Deps): Middleware<AppState> {
+  return async (ctx) => {
+    ctx.state.page = true
+    const sid = ctx.query['sid']
+    if (typeof sid !== 'string' || sid === '') throw new CloakroomError('bad_request', 'Logging out needs the session\'s sid.')
+    const session = await optionalSession(ctx, deps)
+    if (session !== undefined && !sameText(sid, publicSessionId(session.id))) {
+      throw new CloakroomError('bad_request', 'This logout link is not for the current session.')
+    }
+    const logoutUrl = await endSession(ctx, deps, session)
+    ctx.redirect(logoutUrl ?? deps.config.oidc.postLogoutRedirectUri)
+  }
+}
+
+function sameText(a: string, b: string): boolean {
+  const [x, y] = [Buffer.from(a), Buffer.from(b)]
+  return x.length === y.length && timingSafeEqual(x, y)
+}
