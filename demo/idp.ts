@@ -37,8 +37,11 @@ export interface Idp {
   /** Grants the IdP revoked (token revocation, refresh token reuse) and back-channel logouts it delivered. */
   readonly revokedGrants: number
   readonly backchannelLogouts: number
-  /** Holds every token endpoint call for this long before answering (a slow IdP). */
-  setTokenDelay(ms: number): void
+  /**
+   * Holds every token endpoint call for `ms`: 'before' it is processed (a slow network: a caller
+   * that gives up was never seen), or 'after' (a slow answer: the grant is done, tokens rotated).
+   */
+  setTokenDelay(ms: number, when?: 'before' | 'after'): void
   /** Ends every grant of an account at the IdP, as an administrator would: its refresh tokens stop working. */
   revokeGrants(accountId: string): Promise<void>
   /** Signs a JWT with the IdP's own signing key (for crafted logout tokens). */
@@ -66,7 +69,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
   const port = (server.address() as AddressInfo).port
   const issuer = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
   let user = 'alice'
-  let tokenDelayMs = 0
+  let tokenDelay = { ms: 0, when: 'before' as 'before' | 'after' }
   const grants: Record<string, number> = {}
   const counts = { revokedGrants: 0, backchannelLogouts: 0 }
   const grantsOf = new Map<string, Set<string>>()
@@ -96,6 +99,12 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: () => true,
     ttl: { AccessToken: options.accessTokenTtl ?? 300, IdToken: 3600, RefreshToken: 14 * 24 * 3600, Session: 14 * 24 * 3600, Grant: 14 * 24 * 3600 },
+    // oidc-provider refuses to call loopback addresses (SSRF protection); this IdP's relying party
+    // lives on loopback, so its back-channel logout calls go through a plain fetch.
+    fetch: (url, init) => {
+      const { dispatcher: _dispatcher, ...plain } = (init ?? {}) as RequestInit & { dispatcher?: unknown }
+      return globalThis.fetch(url, plain)
+    },
     features: {
       devInteractions: { enabled: options.interactions === 'dev' },
       revocation: { enabled: true },
@@ -116,8 +125,11 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     grantsOf.set(grant.accountId, (grantsOf.get(grant.accountId) ?? new Set()).add(grant.jti))
   })
   provider.use(async (ctx, next) => {
-    if (tokenDelayMs > 0 && ctx.path === '/token' && ctx.method === 'POST') await new Promise((resolve) => setTimeout(resolve, tokenDelayMs))
+    const delayed = tokenDelay.ms > 0 && ctx.path === '/token' && ctx.method === 'POST'
+    const { ms, when } = tokenDelay
+    if (delayed && when === 'before') await new Promise((resolve) => setTimeout(resolve, ms))
     await next()
+    if (delayed && when === 'after') await new Promise((resolve) => setTimeout(resolve, ms))
   })
 
   const handle = provider.callback()
@@ -144,7 +156,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     grants,
     get revokedGrants() { return counts.revokedGrants },
     get backchannelLogouts() { return counts.backchannelLogouts },
-    setTokenDelay: (ms) => { tokenDelayMs = ms },
+    setTokenDelay: (ms, when = 'before') => { tokenDelay = { ms, when } },
     async revokeGrants(accountId) {
       for (const grantId of grantsOf.get(accountId) ?? []) {
         const grant = await provider.Grant.find(grantId)
