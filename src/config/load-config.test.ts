@@ -184,6 +184,9 @@ test('no problem line ever shows a secret', () => {
     // a quote inside a substituted secret breaks the YAML; the syntax error must not quote the line
     [MINIMAL, { OIDC_CLIENT_SECRET: clientSecret, SESSION_SECRET: `${short}"${'x'.repeat(32)}` }],
     [`${MINIMAL}store: { url: "http://:\${SESSION_SECRET}@redis" }\n`, { OIDC_CLIENT_SECRET: clientSecret, SESSION_SECRET: short }],
+    // a typo before a secret: the YAML library's message quotes the next token, here the secret
+    [MINIMAL.replace('oidc:', 'oidc: }'), { OIDC_CLIENT_SECRET: clientSecret, SESSION_SECRET: short }],
+    [MINIMAL.replace('secrets: ["${SESSION_SECRET}"]', 'secrets: ["${SESSION_SECRET}" }'), { OIDC_CLIENT_SECRET: clientSecret, SESSION_SECRET: short }],
   ]
   for (const [text, env] of cases) {
     const lines = problemsOf(text, env)

@@ -18,8 +18,9 @@ export function parseYaml(problems: Problems, text: string): Mapping | undefined
   try {
     value = document.toJS({ maxAliasCount: 100 })
   } catch (error) {
-    // An unresolved alias or an alias bomb is only found while building values.
-    problems.push(`yaml: ${error instanceof Error ? error.message : String(error)}`)
+    // An unresolved alias or an alias bomb is only found while building values. The message may quote
+    // the text, so it is not repeated.
+    problems.push(`yaml: the document cannot be built (${error instanceof ReferenceError ? 'unresolved alias' : 'too many aliases or a bad alias'})`)
     return undefined
   }
   if (isAbsent(value)) {
@@ -35,7 +36,9 @@ export function parseYaml(problems: Problems, text: string): Mapping | undefined
 
 function yamlLine(failure: YAMLError, lineCounter: LineCounter): string {
   const { line, col } = lineCounter.linePos(failure.pos[0])
-  // The library's own wording points at an API, not at the file.
-  const message = failure.code === 'MULTIPLE_DOCS' ? 'the file holds more than one YAML document' : failure.message
+  // Never the library's message: it quotes the offending token, which may be a substituted secret.
+  const message = failure.code === 'MULTIPLE_DOCS' ? 'the file holds more than one YAML document'
+    : failure.code === 'DUPLICATE_KEY' ? 'a key is repeated'
+      : `invalid YAML (${failure.code.toLowerCase().replaceAll('_', ' ')})`
   return `yaml: line ${line}, column ${col}: ${message}`
 }
