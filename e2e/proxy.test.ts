@@ -116,6 +116,39 @@ describe('forwarding', () => {
     assert.equal((await problem(refused)).code, 'upstream_unavailable')
   })
 
+  test('absolute-form request targets are refused, not forwarded to a path built from them', async () => {
+    const response = await rawGet(`http://evil.example/public/x`, {})
+    assert.equal(response.status, 400)
+  })
+
+  test('forwarding headers from the client are dropped without trustProxy', async () => {
+    const response = await client.request(`${stack.cloakroom.url}/api/x`, {
+      headers: { ...CSRF, 'x-real-ip': '6.6.6.6', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-port': '1', 'x-forwarded-prefix': '/evil', forwarded: 'for=6.6.6.6' },
+    })
+    const seen = (await response.json()) as { headers: Record<string, string> }
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1')
+    for (const name of ['x-real-ip', 'x-forwarded-port', 'x-forwarded-prefix', 'forwarded']) assert.equal(seen.headers[name], undefined, name)
+  })
+
+  test('Expect: 100-continue does not disable the upstream timeout', async () => {
+    const cookie = `cloakroom=${client.cookies(stack.cloakroom.url).get('cloakroom')}`
+    const status = await new Promise<number>((resolve, reject) => {
+      const { port } = new URL(stack.cloakroom.url)
+      const req = httpRequest({ host: '127.0.0.1', port, path: '/api/slow', method: 'POST', headers: { ...CSRF, cookie, expect: '100-continue', 'content-length': '5' } }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.on('continue', () => req.end('hello'))
+      req.on('error', reject)
+    })
+    assert.equal(status, 504)
+  })
+
+  test('a route with csrf: false takes API calls without the header', async () => {
+    const response = await client.request(`${stack.cloakroom.url}/nocsrf/x`)
+    assert.equal(response.status, 200)
+  })
+
   test('unknown /auth endpoints are 404 not_found, not passed to the SPA', async () => {
     const response = await fetch(`${stack.cloakroom.url}/auth/nope`)
     assert.equal(response.status, 404)
@@ -156,7 +189,11 @@ function rawGet(path: string, headers: Record<string, string>): Promise<{ status
 /** Opens a WebSocket handshake by hand (Node's WebSocket cannot set Origin or Cookie); resolves with the status and first frame. */
 function upgrade(path: string, headers: Record<string, string>): Promise<{ status: number; frame?: string; body?: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${stack.cloakroom.url}${path}`, {
+    // Options, not a URL string: a URL would resolve dot segments before sending.
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port: new URL(stack.cloakroom.url).port,
+      path,
       headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), ...headers },
     })
     req.on('upgrade', (res, socket, head: Buffer) => {
@@ -197,6 +234,22 @@ describe('WebSocket upgrades', () => {
       const result = await upgrade('/api/socket', { cookie: cookie(), ...(origin === undefined ? {} : { origin }) })
       assert.equal(result.status, 403)
       assert.equal((JSON.parse(result.body ?? '{}') as { code: string }).code, 'origin_mismatch')
+    }
+  })
+
+  test('a session-carrying upgrade needs the Origin even where the route turned the CSRF header off', async () => {
+    const foreign = await upgrade('/nocsrf/socket', { cookie: cookie(), origin: 'https://evil.example' })
+    assert.equal(foreign.status, 403)
+    const missing = await upgrade('/nocsrf/socket', { cookie: cookie() })
+    assert.equal(missing.status, 403)
+    const same = await upgrade('/nocsrf/socket', { cookie: cookie(), origin: stack.cloakroom.url })
+    assert.equal(same.status, 101)
+  })
+
+  test('upgrades pass the same path checks as HTTP: dot segments 400, /auth 404, unknown routes 404', async () => {
+    for (const [path, status] of [['/api/../public/x', 400], ['/api/..;/x', 400], ['/auth/socket', 404], ['/', 404]] as const) {
+      const result = await upgrade(path, { cookie: cookie(), origin: stack.cloakroom.url })
+      assert.equal(result.status, status, path)
     }
   })
 

@@ -19,7 +19,7 @@ export async function runCheck(config: Config, log: Logger): Promise<number> {
   let failed = false
 
   try {
-    const oidc = createOidcClient({ config, now: Date.now })
+    const oidc = await createOidcClient({ config, now: Date.now })
     const metadata = await within(oidc.discover(), config.timeouts.idp + 1, 'the issuer')
     print(`issuer: ok ${metadata.issuer}`)
     for (const key of ['authorization_endpoint', 'token_endpoint', 'revocation_endpoint', 'end_session_endpoint'] as const) {

@@ -40,7 +40,14 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
 }
 
 async function serve(config: Config, log: ReturnType<typeof createLogger>): Promise<number> {
-  const server = await startServer({ config, log })
+  let server
+  try {
+    server = await startServer({ config, log })
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`cloakroom: invalid configuration:\n${error.message}\n`)
+    return 2
+  }
   log.info({ port: server.port, publicUrl: config.publicUrl }, 'cloakroom listening')
   return new Promise((resolve) => {
     let stopping = false

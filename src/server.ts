@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import Koa from 'koa'
 import { Router } from '@koa/router'
@@ -42,7 +43,7 @@ export interface RunningServer {
 /** Builds Deps, lists the middleware order once, and listens. */
 export async function startServer({ config, log, now = Date.now, fetch }: ServerOptions): Promise<RunningServer> {
   const store = await createStore(config.store, { secrets: config.session.secrets, log, now })
-  const oidc = createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) })
+  const oidc = await createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) })
   const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'))
   const sessions = createSessions({ store, cookies, timeouts: config.session, now })
   const metrics = createMetrics()
@@ -60,6 +61,9 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
   const forwarder = createForwarder({ config, cookieNames: cookies.names, writeError: writeProblem })
 
   oidc.discover().catch((error: unknown) => log.warn({ code: (error as CloakroomError).code }, 'issuer discovery failed; will retry on demand'))
+  if (config.publicUrl.startsWith('https:') && !config.session.cookieName.startsWith('__Host-')) {
+    log.warn({ cookieName: config.session.cookieName }, 'session.cookieName lacks the __Host- prefix: a sibling subdomain could plant cookies for this origin')
+  }
 
   const router = new Router<AppState>()
   router.get('/healthz', healthHandler())
@@ -71,20 +75,18 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
   router.get('/auth/logout', logoutGetHandler(deps))
   router.post('/auth/backchannel-logout', backchannelLogoutHandler(deps))
 
-  const app = new Koa<AppState>({ proxy: config.trustProxy })
+  // Behind a trusted proxy, the client is the address that proxy saw: the rightmost X-Forwarded-For
+  // entry. Entries left of it are whatever the client sent (rate-limit bypass otherwise).
+  const app = new Koa<AppState>({ proxy: config.trustProxy, maxIpsCount: 1 })
   app.silent = true
   app.use(accessLog(log, metrics))
   app.use(problemMiddleware())
   app.use(router.routes())
-  app.use(async (ctx, next) => {
-    // /auth is Cloakroom's own: an unknown endpoint there is never passed on to a route.
-    if (ctx.path === '/auth' || ctx.path.startsWith('/auth/')) throw new CloakroomError('not_found', 'No such endpoint')
-    await next()
-  })
   app.use(routesHandler(deps, forwarder, csrf))
 
   const server = createServer(app.callback())
-  server.on('upgrade', upgradeHandler(deps, forwarder, csrf))
+  const upgraded = new Set<Duplex>()
+  server.on('upgrade', upgradeHandler(deps, forwarder, csrf, upgraded))
   server.on('clientError', (_error, socket) => socket.destroy())
   await listen(server, config.listen.port, config.listen.host)
   const port = (server.address() as AddressInfo).port
@@ -96,7 +98,11 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       // Keep-alive connections turn idle as their requests finish: close each one as soon as it does.
       const sweep = setInterval(() => server.closeIdleConnections(), 50)
-      const deadline = setTimeout(() => server.closeAllConnections(), drainMs)
+      // At the deadline, whatever is left goes: slow requests and WebSockets (which never end by themselves).
+      const deadline = setTimeout(() => {
+        server.closeAllConnections()
+        for (const socket of upgraded) socket.destroy()
+      }, drainMs)
       server.closeIdleConnections()
       await closed
       clearInterval(sweep)

@@ -1,5 +1,4 @@
 import type { Context } from 'koa'
-import type { RouteTokenMode } from '../config/index.ts'
 import { CloakroomError } from '../errors.ts'
 import type { SessionRecord } from '../store/index.ts'
 import type { AppState } from './app-state.ts'
@@ -16,19 +15,4 @@ export async function requireSession(ctx: Context & { state: AppState }, deps: D
   const session = await optionalSession(ctx, deps)
   if (session === undefined) throw new CloakroomError('unauthenticated', 'No valid session')
   return session
-}
-
-/**
- * The session a route's token mode calls for (HTTP or WebSocket), its access token refreshed first
- * when it is about to expire: `user` needs one (401 without), `optional` takes one if there is one,
- * `none` never looks.
- */
-export async function routeSession(mode: RouteTokenMode, cookieHeader: string | undefined, deps: Deps): Promise<SessionRecord | undefined> {
-  if (mode === 'none') return undefined
-  const session = await deps.sessions.fromCookie(cookieHeader)
-  if (session === undefined) {
-    if (mode === 'user') throw new CloakroomError('unauthenticated', 'No valid session')
-    return undefined
-  }
-  return deps.refresher.fresh(session)
 }

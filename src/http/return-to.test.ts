@@ -18,6 +18,7 @@ const refused: readonly unknown[] = [
   'https://evil.example', 'http:/evil.example', 'javascript:alert(1)', 'JaVaScRiPt:alert(1)', 'data:text/html,x',
   '/\t/evil.example', '/\n/evil.example', ' /x', '/x y', '%2F%2Fevil.example', '/%2F%2Fevil.example', '/%2f/evil.example',
   '/%5Cevil.example', '/%5c%5cevil.example', `/${'a'.repeat(2048)}`,
+  '/x/%2e%2e/%2F%2Fevil.example', '/./%2f%2fevil.example', '/a/../%5cevil.example',
 ]
 for (const input of refused) {
   test(`falls back to / for ${JSON.stringify(input)?.slice(0, 40)}`, () => assert.equal(safeReturnTo(input), '/'))

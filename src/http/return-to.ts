@@ -1,4 +1,5 @@
 const BASE = new URL('http://cloakroom.invalid')
+const ENCODED_SLASH_FIRST = /^\/(%2f|%5c)/i
 
 /**
  * The post-login destination: a same-origin relative path, or "/" for anything else
@@ -11,7 +12,7 @@ export function safeReturnTo(value: unknown): string {
   if (/[\\\u0000-\u0020\u007f-\u009f]/.test(value)) return '/'
   // An encoded "//" or "/\" is harmless in a Location header, but a SPA router that decodes its
   // path before navigating would turn it into an open redirect: refuse it here too.
-  if (/^\/(%2f|%5c)/i.test(value)) return '/'
+  if (ENCODED_SLASH_FIRST.test(value)) return '/'
   let url: URL
   try {
     url = new URL(value, BASE)
@@ -20,5 +21,6 @@ export function safeReturnTo(value: unknown): string {
   }
   if (url.origin !== BASE.origin) return '/'
   const path = url.pathname + url.search + url.hash
-  return path.startsWith('/') && !path.startsWith('//') ? path : '/'
+  // Normalising ("/a/../%2F%2Fx") can bring back what the checks above refused in the raw value.
+  return path.startsWith('/') && !path.startsWith('//') && !ENCODED_SLASH_FIRST.test(path) ? path : '/'
 }

@@ -2,34 +2,26 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { CloakroomError } from '../errors.ts'
-import { hasDotSegments, matchRoute, type Forwarder } from '../proxy/index.ts'
+import type { Forwarder } from '../proxy/index.ts'
+import { authorizeRoute } from './authorize-route.ts'
 import type { Deps } from './deps.ts'
-import { checkOrigin, type CsrfOptions } from './middleware/csrf.ts'
+import type { CsrfOptions } from './middleware/csrf.ts'
 import { rejectUpgrade } from './middleware/problem.ts'
-import { routeSession } from './require-session.ts'
 
 /**
- * WebSocket upgrades on a route: the same session check as HTTP, and, since a browser cannot add
- * the CSRF header to a handshake, an Origin equal to publicUrl's origin instead (cross-site
- * WebSocket hijacking is otherwise trivial: browsers send cookies with cross-site handshakes).
+ * WebSocket upgrades on a route: the gate HTTP requests pass (authorizeRoute), then the proxy.
+ * `sockets` collects the upgraded connections, which the server's drain must end itself.
  */
-export function upgradeHandler(deps: Deps, forwarder: Forwarder, csrf: CsrfOptions) {
+export function upgradeHandler(deps: Deps, forwarder: Forwarder, csrf: CsrfOptions, sockets: Set<Duplex>) {
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
     socket.on('error', () => socket.destroy())
-    void handle(req, socket, head).catch((error: unknown) => {
+    authorizeRoute({ url: req.url ?? '/', headers: req.headers, kind: 'websocket' }, deps, csrf).then(({ route, session }) => {
+      forwarder.ws(req, socket, head, { route, accessToken: session?.tokens.accessToken }, (error) => rejectUpgrade(socket as Socket, error))
+    }).catch((error: unknown) => {
       if (!(error instanceof CloakroomError)) deps.log.error({ err: error }, 'upgrade failed')
       rejectUpgrade(socket as Socket, error)
     })
-  }
-
-  async function handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://upgrade.invalid').pathname
-    const route = matchRoute(deps.config.routes, path)
-    if (route?.target === undefined) throw new CloakroomError('not_found', 'No route matches this path')
-    if (hasDotSegments(path)) throw new CloakroomError('bad_request', 'Dot segments are not allowed in paths')
-    const session = await routeSession(route.token, req.headers.cookie, deps)
-    if (route.csrf) checkOrigin(req.headers, csrf, true)
-    forwarder.ws(req, socket, head, { route, accessToken: session?.tokens.accessToken },
-      (error) => rejectUpgrade(socket as Socket, error))
   }
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import * as client from 'openid-client'
-import type { OidcConfig } from '../config/index.ts'
+import { ConfigError, type OidcConfig } from '../config/index.ts'
 
 /** Builds openid-client's client authentication for the configured method (its default would be client_secret_post). */
 export async function createClientAuth(oidc: OidcConfig): Promise<client.ClientAuth> {
@@ -17,6 +17,15 @@ export async function createClientAuth(oidc: OidcConfig): Promise<client.ClientA
 }
 
 async function loadPrivateKey(file: string): Promise<client.PrivateKey> {
+  try {
+    return await readPrivateKey(file)
+  } catch (error) {
+    const reason = (error as { code?: unknown }).code === 'ENOENT' ? 'no such file' : 'not a readable PEM or JWK private key'
+    throw new ConfigError([`oidc.privateKeyFile: ${reason} (${file})`])
+  }
+}
+
+async function readPrivateKey(file: string): Promise<client.PrivateKey> {
   const text = await readFile(file, 'utf8')
   const isJwk = text.trimStart().startsWith('{')
   const jwk = isJwk ? (JSON.parse(text) as { kid?: unknown }) : undefined

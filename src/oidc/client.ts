@@ -51,8 +51,10 @@ export function isLoopbackHttp(url: URL): boolean {
 
 export type { LogoutTokenClaims } from './logout-token.ts'
 
-export function createOidcClient({ config, now, fetch }: OidcDeps): OidcClient {
+/** Builds the client; reads the private key file now (private_key_jwt), so a bad one stops startup. */
+export async function createOidcClient({ config, now, fetch }: OidcDeps): Promise<OidcClient> {
   const issuer = new URL(config.oidc.issuer)
+  const clientAuth = await createClientAuth(config.oidc)
   const redirectUri = new URL(config.oidc.callbackPath, config.publicUrl).href
   let configuration: client.Configuration | undefined
   let pending: Promise<client.Configuration> | undefined
@@ -64,13 +66,17 @@ export function createOidcClient({ config, now, fetch }: OidcDeps): OidcClient {
         issuer,
         config.oidc.clientId,
         { redirect_uris: [redirectUri], response_types: ['code'] },
-        await createClientAuth(config.oidc),
+        clientAuth,
         { execute, timeout: config.timeouts.idp, ...(fetch === undefined ? {} : { [client.customFetch]: fetch }) },
       )
+      if (loaded.serverMetadata().code_challenge_methods_supported?.includes('S256') === false) {
+        throw new Error('the issuer does not support PKCE S256')
+      }
       configuration = loaded
       return loaded
     } catch (error) {
-      throw toIdpError(error, 'Discovery')
+      // Whatever went wrong (unreachable, 404, not JSON, no S256), it is the issuer's side, never the user's.
+      throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable', { cause: error })
     } finally {
       pending = undefined
     }
@@ -92,12 +98,7 @@ export function createOidcClient({ config, now, fetch }: OidcDeps): OidcClient {
     get ready() { return configuration !== undefined },
 
     async discover() {
-      const loaded = await current()
-      const metadata = loaded.serverMetadata()
-      if (metadata.code_challenge_methods_supported?.includes('S256') === false) {
-        throw new CloakroomError('idp_unavailable', 'The issuer does not support PKCE S256')
-      }
-      return metadata
+      return (await current()).serverMetadata()
     },
 
     async authorizationUrl({ state, nonce, codeVerifier }) {

@@ -38,18 +38,24 @@ export function upstreamError(error: unknown): CloakroomError {
 function prepareHeaders(req: IncomingMessage, options: ForwardOptions, cookieNames: ReadonlySet<string>, config: Config): void {
   const headers = req.headers
   const publicUrl = new URL(config.publicUrl)
-  // A client's own X-Forwarded-For is kept only behind a trusted front proxy (trustProxy).
+  // A client's own forwarding headers are believed only behind a trusted front proxy (trustProxy).
   const prior = config.trustProxy ? headers['x-forwarded-for'] : undefined
-  const remote = req.socket.remoteAddress ?? ''
+  if (!config.trustProxy) {
+    for (const name of Object.keys(headers)) {
+      if (name.startsWith('x-forwarded-') || name === 'x-real-ip' || name === 'forwarded') delete headers[name]
+    }
+  }
   delete headers['authorization']
+  // Node already answered "100 Continue"; forwarded, it would also keep http-proxy from arming our upstream timeout.
+  delete headers['expect']
   const cookie = removeCookies(headers['cookie'], cookieNames)
   if (cookie === undefined) delete headers['cookie']
   else headers['cookie'] = cookie
   if (options.accessToken !== undefined) headers['authorization'] = `Bearer ${options.accessToken}`
+  const remote = req.socket.remoteAddress ?? ''
   headers['x-forwarded-for'] = prior === undefined ? remote : `${String(prior)}, ${remote}`
   headers['x-forwarded-proto'] = publicUrl.protocol.slice(0, -1)
   headers['x-forwarded-host'] = publicUrl.host
-  delete headers['forwarded']
   req.url = upstreamPath(options.route, req.url ?? '/')
 }
 

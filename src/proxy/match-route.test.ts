@@ -40,10 +40,11 @@ for (const [stripPath, prefix, url, expected] of stripped) {
 }
 
 test('dot segments are detected plain, encoded and with backslashes', () => {
-  for (const path of ['/api/../x', '/api/./x', '/api/%2e%2e/x', '/api/%2E/x', '/..', '/api/x/..%2fy', '/api\\..\\x', '/%', '/api/%zz']) {
+  for (const path of ['/api/../x', '/api/./x', '/api/%2e%2e/x', '/api/%2E/x', '/..', '/api/x/..%2fy', '/api\\..\\x', '/%', '/api/%zz',
+    '/api/..;/admin', '/api/..%3b/admin', '/api/.;x/admin', '/api/..;jsessionid=1/x']) {
     assert.equal(hasDotSegments(path), true, path)
   }
-  for (const path of ['/', '/api', '/api/x.y', '/api/..x', '/api/x..', '/api/.well-known']) {
+  for (const path of ['/', '/api', '/api/x.y', '/api/..x', '/api/x..', '/api/.well-known', '/api/x;v=1', '/api/...;x']) {
     assert.equal(hasDotSegments(path), false, path)
   }
 })

@@ -13,8 +13,10 @@ export function upstreamPath(route: RouteConfig, pathAndQuery: string): string {
 }
 
 /**
- * True for paths with "." or ".." segments, plain or percent-encoded. A target may normalise
- * /api/../admin to /admin, escaping the route that matched it, so such paths are refused.
+ * True for paths with "." or ".." segments: plain, percent-encoded, or with path parameters
+ * ("..;x", which Tomcat, Jetty and Spring strip before normalising). A target may normalise
+ * /api/../admin to /admin, escaping the route that matched it (and its base path), so such
+ * paths are refused. An undecodable path counts as one.
  */
 export function hasDotSegments(path: string): boolean {
   let decoded: string
@@ -23,5 +25,8 @@ export function hasDotSegments(path: string): boolean {
   } catch {
     return true
   }
-  return decoded.split(/[/\\]/).some((segment) => segment === '.' || segment === '..')
+  return decoded.split(/[/\\]/).some((segment) => {
+    const name = segment.split(';', 1)[0]
+    return name === '.' || name === '..'
+  })
 }

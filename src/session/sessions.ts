@@ -5,8 +5,10 @@ import { isExpired, newSessionRecord, shouldTouch, touched, type SessionTimeouts
 
 /** Reads, starts and ends sessions: the rules of rules.ts over a store and the session cookie. */
 export interface Sessions {
-  /** The live session the cookie names, or undefined; slides the idle timeout on the way. */
+  /** The live session the cookie names, or undefined (an expired one is deleted on the way). */
   fromCookie(cookieHeader: string | undefined): Promise<SessionRecord | undefined>
+  /** Slides the idle timeout for real activity (a request that passed every check); returns the latest record. */
+  touch(session: SessionRecord): Promise<SessionRecord>
   start(fields: { sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet }): Promise<SessionRecord>
   end(sessionId: string): Promise<void>
 }
@@ -40,10 +42,15 @@ export function createSessions({ store, cookies, timeouts, now }: SessionsDeps):
         await store.deleteSession(id)
         return undefined
       }
+      return session
+    },
+
+    async touch(session) {
+      const at = nowSeconds()
       if (!shouldTouch(session, timeouts, at)) return session
       const next = touched(session, timeouts, at)
-      // Losing the compare-and-set means another request wrote a newer record: read that one.
-      return (await store.updateSession(next)) ? next : (await store.getSession(id)) ?? session
+      // Losing the compare-and-set means another request wrote a newer record (and slid it): use that one.
+      return (await store.updateSession(next)) ? next : (await store.getSession(session.id)) ?? session
     },
 
     async start(fields) {
