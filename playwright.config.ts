@@ -25,7 +25,9 @@ export default defineConfig({
       DEMO_PORT: String(port),
       DEMO_IDP_PORT: String(port + 1),
       DEMO_API_PORT: String(port + 2),
-      DEMO_ACCESS_TOKEN_TTL: process.env['E2E_ACCESS_TOKEN_TTL'] ?? '300',
+      // Short-lived access tokens, so a test can wait past one and see it refreshed.
+      DEMO_ACCESS_TOKEN_TTL: '6',
+      DEMO_REFRESH_BEFORE: '2s',
       LOG_LEVEL: 'warn',
     },
   },
