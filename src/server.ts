@@ -44,7 +44,7 @@ export interface RunningServer {
 export async function startServer({ config, log, now = Date.now, fetch }: ServerOptions): Promise<RunningServer> {
   const store = await createStore(config.store, { secrets: config.session.secrets, log, now })
   const oidc = await createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) })
-  const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'))
+  const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'), now)
   const sessions = createSessions({ store, cookies, timeouts: config.session, now })
   const metrics = createMetrics()
   const refresher = createTokenRefresher({
