@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test'
-import { request as httpRequest } from 'node:http'
-import { randomBytes } from 'node:crypto'
 import assert from 'node:assert/strict'
-import { runCli, startCloakroom, CLIENT_SECRET, SESSION_SECRET } from './fixtures/cloakroom.ts'
+import { runCli, CLIENT_SECRET, SESSION_SECRET } from './fixtures/cloakroom.ts'
+import { webSocketHandshake } from './fixtures/websocket.ts'
 import { freePort } from './fixtures/free-port.ts'
 import { startStack, type Stack } from './fixtures/stack.ts'
 
@@ -97,55 +96,38 @@ describe('cloakroom CLI', () => {
 })
 
 describe('SIGTERM', () => {
+  // Each test stops one of the extra instances; the first serves the logins.
+  let stack: Stack
+  let cookie: string
+  before(async () => {
+    stack = await startStack({ instances: 3 })
+    const { client } = await stack.login()
+    cookie = `cloakroom=${client.cookies(stack.cloakroom.url).get('cloakroom')}`
+  })
+  after(async () => { await stack.stop() })
+
   test('finishes in-flight requests, then exits 0', async () => {
-    const stack = await startStack()
-    try {
-      const { client } = await stack.login()
-      const port = await freePort()
-      const second = await startCloakroom({ ...stack.config, listen: { host: '127.0.0.1', port }, publicUrl: String(stack.config['publicUrl']) })
-      const cookie = `cloakroom=${client.cookies(stack.cloakroom.url).get('cloakroom')}`
-      const inFlight = fetch(`${second.url}/api/x?delay=700`, { headers: { ...CSRF, cookie } })
-      await new Promise((resolve) => setTimeout(resolve, 200))
-      const exited = second.stop()
-      const response = await inFlight
-      assert.equal(response.status, 200)
-      assert.equal(await exited, 0)
-      await assert.rejects(fetch(`${second.url}/healthz`))
-    } finally {
-      await stack.stop()
-    }
+    const instance = stack.instances[1]
+    assert.ok(instance)
+    const inFlight = fetch(`${instance.url}/api/x?delay=700`, { headers: { ...CSRF, cookie } })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const exited = instance.stop()
+    const response = await inFlight
+    assert.equal(response.status, 200)
+    assert.equal(await exited, 0)
+    await assert.rejects(fetch(`${instance.url}/healthz`))
   })
 
   test('an open WebSocket does not keep the process from exiting: it is closed at the drain bound', async () => {
-    const stack = await startStack()
-    try {
-      const { client } = await stack.login()
-      const port = await freePort()
-      const second = await startCloakroom({ ...stack.config, listen: { host: '127.0.0.1', port }, publicUrl: String(stack.config['publicUrl']) })
-      const socket = await openWebSocket(port, '/api/hold', { origin: String(stack.config['publicUrl']), cookie: `cloakroom=${client.cookies(stack.cloakroom.url).get('cloakroom')}` })
-      const socketClosed = new Promise((resolve) => socket.once('close', resolve))
-      const started = Date.now()
-      assert.equal(await second.stop(), 0)
-      await socketClosed
-      const elapsed = Date.now() - started
-      console.log(`SIGTERM with an open WebSocket: exited 0 after ${elapsed} ms`)
-      assert.ok(elapsed < 13_000, `took ${elapsed} ms`)
-    } finally {
-      await stack.stop()
-    }
+    const instance = stack.instances[2]
+    assert.ok(instance)
+    const socket = await webSocketHandshake(instance.url, '/api/hold', { origin: String(stack.config['publicUrl']), cookie })
+    assert.equal(socket.status, 101)
+    const started = Date.now()
+    assert.equal(await instance.stop(), 0)
+    await socket.closed
+    const elapsed = Date.now() - started
+    console.log(`SIGTERM with an open WebSocket: exited 0 after ${elapsed} ms`)
+    assert.ok(elapsed < 13_000, `took ${elapsed} ms`)
   })
 })
-
-/** Completes a WebSocket handshake and returns the raw socket, left open. */
-function openWebSocket(port: number, path: string, headers: Record<string, string>): Promise<import('node:net').Socket> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), ...headers } })
-    req.on('upgrade', (_res, socket) => {
-      socket.resume() // flowing, so the far end closing is seen as 'close'
-      resolve(socket)
-    })
-    req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)))
-    req.on('error', reject)
-    req.end()
-  })
-}

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request as httpRequest } from 'node:http'
 import { randomBytes } from 'node:crypto'
+import { firstTextFrame, webSocketHandshake } from './fixtures/websocket.ts'
 import { startStack, type Stack } from './fixtures/stack.ts'
 import type { CookieClient } from './fixtures/cookie-client.ts'
 
@@ -186,35 +187,12 @@ function rawGet(path: string, headers: Record<string, string>): Promise<{ status
   })
 }
 
-/** Opens a WebSocket handshake by hand (Node's WebSocket cannot set Origin or Cookie); resolves with the status and first frame. */
-function upgrade(path: string, headers: Record<string, string>): Promise<{ status: number; frame?: string; body?: string }> {
-  return new Promise((resolve, reject) => {
-    // Options, not a URL string: a URL would resolve dot segments before sending.
-    const req = httpRequest({
-      host: '127.0.0.1',
-      port: new URL(stack.cloakroom.url).port,
-      path,
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), ...headers },
-    })
-    req.on('upgrade', (res, socket, head: Buffer) => {
-      // Bytes that came in the same packet as the 101 arrive as `head`, not as socket data.
-      const chunks: Buffer[] = [head]
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk))
-      socket.on('end', () => {
-        const data = Buffer.concat(chunks)
-        const length = data[1] === 126 ? data.readUInt16BE(2) : (data[1] ?? 0)
-        const start = data[1] === 126 ? 4 : 2
-        resolve({ status: res.statusCode ?? 0, frame: data.subarray(start, start + length).toString() })
-      })
-    })
-    req.on('response', (res) => {
-      let body = ''
-      res.on('data', (chunk: Buffer) => { body += chunk.toString() })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
+/** A handshake through Cloakroom; for 101s, waits for the echo upstream's one frame and close. */
+async function upgrade(path: string, headers: Record<string, string>): Promise<{ status: number; frame?: string; body?: string }> {
+  const result = await webSocketHandshake(stack.cloakroom.url, path, headers)
+  if (result.status !== 101) return { status: result.status, body: result.body }
+  await result.closed
+  return { status: result.status, frame: firstTextFrame(result.received()) }
 }
 
 describe('WebSocket upgrades', () => {

@@ -2,14 +2,13 @@ import type { Logger } from 'pino'
 import type { Config } from './config/index.ts'
 import { createOidcClient } from './oidc/index.ts'
 import { createStore } from './store/index.ts'
+import { withDeadline } from './deadline.ts'
 
 /** Bounds a step of `cloakroom check` so it answers even when a dependency hangs. */
 function within<T>(promise: Promise<T>, seconds: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${seconds}s`)), seconds * 1000)
+  return withDeadline(promise, seconds * 1000, () => {
+    throw new Error(`${what} did not answer within ${seconds}s`)
   })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 /** `cloakroom check`: the config is valid (already, to get here), the issuer's discovery loads, the store answers. */

@@ -1,15 +1,8 @@
 import { test, expect } from '@playwright/test'
+import { logInThroughDemo } from './log-in.ts'
 
 test('log in through the demo\'s real pages and call the API; the page holds no token', async ({ page, context }) => {
-  await page.goto('/')
-  await page.getByRole('button', { name: 'Log in' }).click()
-
-  // oidc-provider's own login and consent pages (both titled "Sign-in").
-  await page.locator('input[name=login]').fill('alice')
-  await page.locator('input[name=password]').fill('any password')
-  await page.getByRole('button', { name: 'Sign-in' }).click()
-  await page.getByRole('button', { name: 'Continue' }).click()
-
+  await logInThroughDemo(page)
   await expect(page.locator('#name')).toHaveText('Alice Example')
   await page.getByRole('button', { name: 'Call API' }).click()
   const result = page.locator('#result')

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { test, expect } from '@playwright/test'
+import { logInThroughDemo } from './log-in.ts'
 
 const fingerprint = (token: string) => createHash('sha256').update(token).digest('hex').slice(0, 12)
 
@@ -9,13 +10,7 @@ test('past the access token lifetime, "call API" still works, and no token ever 
     bodies.push(await response.text().catch(() => ''))
   })
 
-  await page.goto('/')
-  await page.getByRole('button', { name: 'Log in' }).click()
-  await page.locator('input[name=login]').fill('alice')
-  await page.locator('input[name=password]').fill('any password')
-  await page.getByRole('button', { name: 'Sign-in' }).click()
-  await page.getByRole('button', { name: 'Continue' }).click()
-  await expect(page.locator('#name')).toHaveText('Alice Example')
+  await logInThroughDemo(page)
 
   const result = page.locator('#result')
   const seen = async () => /sha256 ([0-9a-f]{12})/.exec((await result.textContent()) ?? '')?.[1]

@@ -25,3 +25,8 @@ export function readPlainPath(problems: Problems, path: string, value: unknown):
   }
   return value
 }
+
+/** Whether a route prefix matches a path on a segment boundary: "/api" matches "/api" and "/api/x", not "/apix". */
+export function matchesPrefix(prefix: string, path: string): boolean {
+  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`)
+}

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import type { RouteConfig, RouteTokenMode } from './types.ts'
-import { readPlainPath } from './paths.ts'
+import { matchesPrefix, readPlainPath } from './paths.ts'
 import { readHttpUrl } from './urls.ts'
 import { isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readBoolean, readChoice, readMapping, readString } from './validate.ts'
 
@@ -56,15 +56,11 @@ function readRoute(problems: Problems, path: string, value: unknown, baseDir: st
 function checkReachable(problems: Problems, routes: readonly (RouteConfig | undefined)[]): void {
   routes.forEach((route, index) => {
     if (route === undefined || route.path === '') return
-    const earlier = routes.slice(0, index).findIndex((other) => other !== undefined && other.path !== '' && covers(other.path, route.path))
+    const earlier = routes.slice(0, index).findIndex((other) => other !== undefined && other.path !== '' && matchesPrefix(other.path, route.path))
     const other = routes[earlier]
     if (other === undefined) return
     problems.push(other.path === route.path
       ? `routes[${index}].path: duplicates routes[${earlier}].path (${JSON.stringify(route.path)})`
       : `routes[${index}].path: never reached, routes[${earlier}] (${JSON.stringify(other.path)}) comes first and matches it`)
   })
-}
-
-function covers(prefix: string, path: string): boolean {
-  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`)
 }

@@ -2,7 +2,7 @@ import type { Middleware } from 'koa'
 import { CloakroomError } from '../errors.ts'
 import type { AppState } from './app-state.ts'
 import type { Deps } from './deps.ts'
-import { bindingHash } from './login.ts'
+import { bindingHash } from '../session/index.ts'
 
 const OAUTH_ERROR = /^[\x20-\x7e]{1,64}$/
 

@@ -1,16 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { Middleware } from 'koa'
-import { PENDING_LOGIN_TTL } from '../session/index.ts'
+import { bindingHash, PENDING_LOGIN_TTL } from '../session/index.ts'
 import type { AppState } from './app-state.ts'
 import type { Deps } from './deps.ts'
 import { createRateLimiter } from './middleware/rate-limit.ts'
 import { safeReturnTo } from './return-to.ts'
 
 const random = () => randomBytes(32).toString('base64url')
-
-export function bindingHash(binding: string): string {
-  return createHash('sha256').update(binding).digest('hex')
-}
 
 /**
  * GET /auth/login: starts an authorization code flow (PKCE S256, state, nonce) and binds it to this

@@ -1,8 +1,8 @@
-import type { RouteConfig } from '../config/index.ts'
+import { matchesPrefix, type RouteConfig } from '../config/index.ts'
 
 /** The first route whose prefix matches the path on a segment boundary (/api matches /api and /api/x, not /apix). */
 export function matchRoute(routes: readonly RouteConfig[], path: string): RouteConfig | undefined {
-  return routes.find((route) => route.path === '/' || path === route.path || path.startsWith(`${route.path}/`))
+  return routes.find((route) => matchesPrefix(route.path, path))
 }
 
 /** The path (and query) the target sees: the route prefix removed when stripPath is set. */

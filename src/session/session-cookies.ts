@@ -30,6 +30,11 @@ function passwordId(secret: string): string {
   return String(createHash('sha256').update(secret).digest().readUIntBE(0, 6))
 }
 
+/** What a pending login stores of its browser binding: a hash, so reading the store does not yield the cookie's content. */
+export function bindingHash(binding: string): string {
+  return createHash('sha256').update(binding).digest('hex')
+}
+
 /** A sane upper bound: a seal of a session id is about 250 characters; anything far larger is junk. */
 const MAX_SEAL_LENGTH = 1024
 

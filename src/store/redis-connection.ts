@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ConnectableRedisClient } from './redis-client.ts'
+import { withDeadline } from '../deadline.ts'
 
 /** The slice of the pino logger the store writes to. */
 export interface StoreLog {
@@ -64,15 +65,7 @@ export function connectInBackground(client: ConnectableRedisClient, store: strin
 
   const connected = connectLoop()
   return {
-    async waitUntilReady(waitMs) {
-      let timer: NodeJS.Timeout | undefined
-      const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), waitMs) })
-      try {
-        return await Promise.race([connected, timeout])
-      } finally {
-        clearTimeout(timer)
-      }
-    },
+    waitUntilReady: (waitMs) => withDeadline(connected, waitMs, () => false),
     stop() {
       stopped = true
     },

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { CloakroomError } from '../errors.ts'
+import { withDeadline } from '../deadline.ts'
 import { parsePendingLogin, parseSessionRecord } from './parse-record.ts'
 import type { RecordCipher } from './record-cipher.ts'
 import type { SessionRecord, SessionStore } from './types.ts'
@@ -80,16 +81,12 @@ function storeUnavailable(cause: unknown): CloakroomError {
 
 /** Runs `operation` within `timeoutMs`, turning any failure into CloakroomError('store_unavailable'). */
 async function guarded<T>(timeoutMs: number, operation: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-  })
   try {
-    return await Promise.race([operation(), deadline])
+    return await withDeadline(operation(), timeoutMs, () => {
+      throw new Error(`no answer within ${timeoutMs} ms`)
+    })
   } catch (cause) {
     throw storeUnavailable(cause)
-  } finally {
-    clearTimeout(timer)
   }
 }
 
@@ -192,10 +189,7 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
       // so shutdown cannot hang on a Redis that stopped answering.
       // A client that is already closed (or never connected) rejects, or throws at once: both mean done.
       const closed = Promise.resolve().then(() => client.close()).then(() => true, () => true)
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs) })
-      const done = await Promise.race([closed, late])
-      clearTimeout(timer)
+      const done = await withDeadline(closed, timeoutMs, () => false)
       if (!done) await Promise.resolve().then(() => client.destroy()).catch(() => {})
     },
   }
