@@ -50,9 +50,11 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
   const refresher = createTokenRefresher({
     store,
     refresh: (tokens) => oidc.refresh(tokens),
+    prepare: () => oidc.discover(),
     refreshBefore: config.tokens.refreshBefore,
-    // Above the issuer timeout, with room for the store writes, so a live holder never loses the lock.
-    lockTtlMs: (config.timeouts.idp + 3) * 1000,
+    // The issuer timeout plus the store calls under the lock (a read and a write, 3 s each at most)
+    // and a second to spare, so a live holder never outlives its lock.
+    lockTtlMs: (config.timeouts.idp + 7) * 1000,
     now,
     onRefresh: (outcome) => metrics.inc('cloakroom_token_refreshes_total', outcome),
   })

@@ -10,26 +10,29 @@ import { describeCause } from './middleware/problem.ts'
 import { optionalSession } from './require-session.ts'
 
 /**
- * Ends a session: revokes its refresh token at the issuer (RFC 7009; the access token when there is
- * none), deletes it from the store, clears the cookie. A failed revocation is logged, never a reason
- * to keep the session. Returns the issuer's end-session URL, if it has one.
+ * Ends a session: deletes it from the store and clears the cookie (first, so no request can use or
+ * refresh it meanwhile), then revokes its refresh token at the issuer (RFC 7009; the access token
+ * when there is none). A failed revocation is logged, never a reason to keep the session. Returns
+ * the issuer's end-session URL, if it has one: without a session too, so the user can still end
+ * the IdP's session (it then asks them to confirm, having no id_token_hint).
  */
 async function endSession(ctx: Context & { state: AppState }, deps: Deps, session: SessionRecord | undefined): Promise<string | undefined> {
   ctx.append('set-cookie', deps.cookies.clearSessionCookie())
   ctx.set('cache-control', 'no-store')
-  if (session === undefined) return undefined
-  const { refreshToken, accessToken, idToken } = session.tokens
-  try {
-    const revoked = await deps.oidc.revoke(refreshToken ?? accessToken, refreshToken === undefined ? 'access_token' : 'refresh_token')
-    ctx.state.log.info({ event: 'logout', revoked }, 'session ended')
-  } catch (error) {
-    ctx.state.log.warn({ event: 'logout', cause: describeCause(error) }, 'token revocation failed; session ended anyway')
+  if (session !== undefined) {
+    await deps.sessions.end(session.id)
+    const { refreshToken, accessToken } = session.tokens
+    try {
+      const revoked = await deps.oidc.revoke(refreshToken ?? accessToken, refreshToken === undefined ? 'access_token' : 'refresh_token')
+      ctx.state.log.info({ event: 'logout', revoked }, 'session ended')
+    } catch (error) {
+      ctx.state.log.warn({ event: 'logout', cause: describeCause(error) }, 'token revocation failed; session ended anyway')
+    }
   }
-  await deps.sessions.end(session.id)
-  return deps.oidc.endSessionUrl(idToken).catch(() => undefined)
+  return deps.oidc.endSessionUrl(session?.tokens.idToken).catch(() => undefined)
 }
 
-/** POST /auth/logout (CSRF header required): 200 {"logoutUrl": …}. Without a session it only clears the cookie. */
+/** POST /auth/logout (CSRF header required): 200 {"logoutUrl": …}, with or without a session. */
 export function logoutPostHandler(deps: Deps, csrf: CsrfOptions): Middleware<AppState> {
   return async (ctx) => {
     checkCsrf(ctx.headers, csrf)
@@ -49,7 +52,7 @@ export function logoutGetHandler(deps: Deps): Middleware<AppState> {
     const sid = ctx.query['sid']
     if (typeof sid !== 'string' || sid === '') throw new CloakroomError('bad_request', 'Logging out needs the session\'s sid.')
     const session = await optionalSession(ctx, deps)
-    if (session !== undefined && !sameText(sid, publicSessionId(session.id))) {
+    if (session === undefined || !sameText(sid, publicSessionId(session.id))) {
       throw new CloakroomError('bad_request', 'This logout link is not for the current session.')
     }
     const logoutUrl = await endSession(ctx, deps, session)

@@ -92,6 +92,7 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
     clientId: config.oidc.clientId,
     timeoutMs: config.timeouts.idp * 1000,
     now,
+    ...(fetch === undefined ? {} : { fetch: fetch as unknown as typeof globalThis.fetch }),
   })
 
   return {

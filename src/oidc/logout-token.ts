@@ -1,13 +1,22 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose'
+import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload } from 'jose'
 import type { ServerMetadata } from 'openid-client'
 import { CloakroomError } from '../errors.ts'
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
-/** Whom a valid logout token names: an IdP session (`sid`), a subject (`sub`), or both. */
-export type LogoutTokenClaims =
-  | { readonly sub: string; readonly sid: string | undefined }
-  | { readonly sub: string | undefined; readonly sid: string }
+/** What a valid logout token says: whom it names (an IdP session, a subject, or both) and its id. */
+export interface LogoutTokenClaims {
+  readonly sid: string | undefined
+  readonly sub: string | undefined
+  /** The token's unique id, for replay detection. */
+  readonly jti: string
+  /** Seconds until the token would no longer pass validation (how long to remember its jti). */
+  readonly validFor: number
+}
+
+/** How old (by iat) a logout token may be, and the clock skew allowed. */
+const MAX_AGE_SECONDS = 300
+const CLOCK_TOLERANCE_SECONDS = 30
 
 export interface LogoutTokenDeps {
   readonly metadata: () => Promise<ServerMetadata>
@@ -15,6 +24,8 @@ export interface LogoutTokenDeps {
   readonly timeoutMs: number
   /** Epoch milliseconds. */
   readonly now: () => number
+  /** Replaces fetch for the JWKS download, as for every other call to the issuer. */
+  readonly fetch?: typeof globalThis.fetch
 }
 
 const invalid = (reason: string, cause?: unknown) =>
@@ -26,13 +37,17 @@ const invalid = (reason: string, cause?: unknown) =>
  * present, the back-channel logout event, no nonce (so an ID token cannot pass for one), and a
  * sub or sid.
  */
-export function createLogoutTokenValidator({ metadata, clientId, timeoutMs, now }: LogoutTokenDeps) {
+export function createLogoutTokenValidator({ metadata, clientId, timeoutMs, now, fetch }: LogoutTokenDeps) {
   let jwks: ReturnType<typeof createRemoteJWKSet> | undefined
 
   return async function validateLogoutToken(token: string): Promise<LogoutTokenClaims> {
     const server = await metadata()
     if (server.jwks_uri === undefined) throw new CloakroomError('idp_unavailable', 'The issuer publishes no JWKS')
-    jwks ??= createRemoteJWKSet(new URL(server.jwks_uri), { timeoutDuration: timeoutMs, cooldownDuration: 5_000 })
+    jwks ??= createRemoteJWKSet(new URL(server.jwks_uri), {
+      timeoutDuration: timeoutMs,
+      cooldownDuration: 5_000,
+      ...(fetch === undefined ? {} : { [customFetch]: fetch }),
+    })
     let payload: JWTPayload
     let typ: string | undefined
     try {
@@ -41,8 +56,8 @@ export function createLogoutTokenValidator({ metadata, clientId, timeoutMs, now 
         audience: clientId,
         algorithms: server.id_token_signing_alg_values_supported?.filter((alg) => alg !== 'none') ?? ['RS256'],
         requiredClaims: ['iat', 'jti'],
-        maxTokenAge: '5m',
-        clockTolerance: 30,
+        maxTokenAge: MAX_AGE_SECONDS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
         currentDate: new Date(now()),
       })
       payload = verified.payload
@@ -58,9 +73,9 @@ export function createLogoutTokenValidator({ metadata, clientId, timeoutMs, now 
     if (payload['nonce'] !== undefined) throw invalid('a logout token must not contain a nonce')
     const sub = typeof payload.sub === 'string' ? payload.sub : undefined
     const sid = typeof payload['sid'] === 'string' ? payload['sid'] : undefined
-    if (sid !== undefined) return { sub, sid }
-    if (sub !== undefined) return { sub, sid }
-    throw invalid('it names neither sub nor sid')
+    if (sub === undefined && sid === undefined) throw invalid('it names neither sub nor sid')
+    const validFor = (payload.iat ?? 0) + MAX_AGE_SECONDS + CLOCK_TOLERANCE_SECONDS - Math.floor(now() / 1000)
+    return { sub, sid, jti: String(payload.jti), validFor: Math.max(1, validFor) }
   }
 }
 

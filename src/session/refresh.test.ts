@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CloakroomError } from '../errors.ts'
-import { createMemoryStore, type SessionRecord, type TokenSet } from '../store/index.ts'
+import { createMemoryStore, type SessionRecord, type SessionStore, type TokenSet } from '../store/index.ts'
 import { sampleSession } from '../store/store-contract.ts'
 import { createTokenRefresher, type RefreshOutcome } from './refresh.ts'
 
@@ -14,23 +14,30 @@ function dueSession(): SessionRecord {
   return { ...session, tokens: { ...session.tokens, accessTokenExpiresAt: nowSeconds() + 5 } }
 }
 
-/** A fake issuer that counts grants and rotates the refresh token; `delayMs` holds each answer. */
-function issuer(options: { delayMs?: number; fail?: CloakroomError } = {}) {
+/**
+ * A fake issuer that counts grants and rotates the refresh token. `delayMs` holds each answer (or
+ * only the first, with `delayFirstOnly`); `lifetime` is the new access token's, in seconds.
+ */
+function issuer(options: { delayMs?: number; delayFirstOnly?: boolean; fail?: CloakroomError; lifetime?: number } = {}) {
   const calls: string[] = []
   return {
     calls,
     async refresh(tokens: TokenSet): Promise<TokenSet> {
-      calls.push(tokens.refreshToken ?? '')
-      await sleep(options.delayMs ?? 0)
-      if (options.fail !== undefined) throw options.fail
+      if (tokens.refreshToken === undefined) throw new CloakroomError('session_expired', 'no refresh token')
+      calls.push(tokens.refreshToken)
       const n = calls.length
-      return { ...tokens, accessToken: `at-${n}`, refreshToken: `rt-${n}`, accessTokenExpiresAt: nowSeconds() + 300 }
+      if (n === 1 || options.delayFirstOnly !== true) await sleep(options.delayMs ?? 0)
+      if (options.fail !== undefined) throw options.fail
+      return { ...tokens, accessToken: `at-${n}`, refreshToken: `rt-${n}`, accessTokenExpiresAt: nowSeconds() + (options.lifetime ?? 300) }
     },
   }
 }
 
-function refresher(store: ReturnType<typeof createMemoryStore>, idp: ReturnType<typeof issuer>, outcomes: RefreshOutcome[] = [], lockTtlMs = 2000) {
-  return createTokenRefresher({ store, refresh: idp.refresh, refreshBefore: 30, lockTtlMs, now: Date.now, pollMs: 10, onRefresh: (o) => outcomes.push(o) })
+function refresher(store: SessionStore, idp: ReturnType<typeof issuer>, options: { outcomes?: RefreshOutcome[]; lockTtlMs?: number; failureHoldMs?: number } = {}) {
+  return createTokenRefresher({
+    store, refresh: idp.refresh, refreshBefore: 30, lockTtlMs: options.lockTtlMs ?? 2000, now: Date.now, pollMs: 10,
+    failureHoldMs: options.failureHoldMs ?? 200, onRefresh: (o) => options.outcomes?.push(o),
+  })
 }
 
 test('a token that is not due is used as it is, without calling the issuer', async () => {
@@ -79,7 +86,7 @@ test('a holder that died: the lock frees after its ttl and a waiter refreshes', 
   await store.createSession(session)
   await store.acquireLock(`refresh:${session.id}`, 300) // taken and never released
   const started = Date.now()
-  const result = await refresher(store, idp, [], 300).fresh(session)
+  const result = await refresher(store, idp, { lockTtlMs: 300 }).fresh(session)
   assert.equal(result.tokens.accessToken, 'at-1')
   assert.ok(Date.now() - started >= 250, 'waited for the dead holder\'s lock to expire')
   await store.close()
@@ -91,23 +98,113 @@ test('invalid_grant: the session is deleted and session_expired thrown', async (
   const idp = issuer({ fail: new CloakroomError('session_expired', 'gone') })
   const session = dueSession()
   await store.createSession(session)
-  await assert.rejects(refresher(store, idp, outcomes).fresh(session), { code: 'session_expired' })
+  await assert.rejects(refresher(store, idp, { outcomes }).fresh(session), { code: 'session_expired' })
   assert.equal(await store.getSession(session.id), undefined)
   assert.deepEqual(outcomes, ['invalid_grant'])
   await store.close()
 })
 
-test('issuer unavailable: idp_unavailable, the session kept, and the next call retries', async () => {
+test('issuer unavailable: idp_unavailable, the session kept; others are told at once, and a later call retries', async () => {
   const store = createMemoryStore({ now: Date.now })
   const outcomes: RefreshOutcome[] = []
   const down = issuer({ fail: new CloakroomError('idp_unavailable', 'down') })
   const session = dueSession()
   await store.createSession(session)
-  await assert.rejects(refresher(store, down, outcomes).fresh(session), { code: 'idp_unavailable' })
+  await assert.rejects(refresher(store, down, { outcomes }).fresh(session), { code: 'idp_unavailable' })
   assert.deepEqual(await store.getSession(session.id), session)
+  // Another instance asking right after the failure gets the answer without calling the issuer again.
+  await assert.rejects(refresher(store, down, { outcomes }).fresh(session), { code: 'idp_unavailable' })
+  assert.equal(down.calls.length, 1)
+  await sleep(250)
   const up = issuer()
-  assert.equal((await refresher(store, up, outcomes).fresh(session)).tokens.accessToken, 'at-1')
+  assert.equal((await refresher(store, up, { outcomes }).fresh(session)).tokens.accessToken, 'at-1')
   assert.deepEqual(outcomes, ['unavailable', 'ok'])
+  await store.close()
+})
+
+test('the lock is free again after a refresh', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const session = dueSession()
+  await store.createSession(session)
+  await refresher(store, issuer()).fresh(session)
+  assert.equal(typeof (await store.acquireLock(`refresh:${session.id}`, 1000)).token, 'string')
+  await store.close()
+})
+
+test('a caller whose last read raced with the holder\'s write re-reads under the lock', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const session = dueSession()
+  await store.createSession(session)
+  await store.updateSession({ ...session, tokens: { ...session.tokens, accessToken: 'at-new', refreshToken: 'rt-new', accessTokenExpiresAt: nowSeconds() + 300 }, version: 2 })
+  // The first read (before taking the lock) returns the stale record, as if it raced with the write.
+  let reads = 0
+  const racing: SessionStore = { ...store, getSession: async (id) => (reads++ === 0 ? session : store.getSession(id)) }
+  const idp = issuer()
+  const result = await refresher(racing, idp).fresh(session)
+  assert.equal(result.tokens.accessToken, 'at-new')
+  assert.equal(idp.calls.length, 0, 'the used refresh token was not presented again')
+  await store.close()
+})
+
+test('access tokens that live no longer than refreshBefore: a burst still costs one grant', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const idp = issuer({ delayMs: 50, lifetime: 10 })
+  const session = dueSession()
+  await store.createSession(session)
+  const [a, b] = [refresher(store, idp), refresher(store, idp)]
+  await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? a : b).fresh(session)))
+  assert.equal(idp.calls.length, 1)
+  await store.close()
+})
+
+test('a holder whose lock expired does not overwrite the tokens of the refresh that took over', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const idp = issuer({ delayMs: 400, delayFirstOnly: true })
+  const session = dueSession()
+  await store.createSession(session)
+  const slow = refresher(store, idp, { lockTtlMs: 200 }).fresh(session)
+  await sleep(250)
+  const taken = await refresher(store, idp, { lockTtlMs: 200 }).fresh(session)
+  assert.equal(taken.tokens.refreshToken, 'rt-2')
+  assert.equal((await slow).tokens.refreshToken, 'rt-2', 'the late holder returns the winner\'s tokens')
+  assert.equal((await store.getSession(session.id))?.tokens.refreshToken, 'rt-2')
+  await store.close()
+})
+
+test('the store failing after the issuer rotated: the next attempt stores the kept tokens, not a second grant', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const session = dueSession()
+  await store.createSession(session)
+  let storeDown = true
+  const flaky: SessionStore = {
+    ...store,
+    updateSession: async (next) => {
+      if (storeDown) throw new CloakroomError('store_unavailable', 'down')
+      return store.updateSession(next)
+    },
+  }
+  const idp = issuer()
+  const instance = refresher(flaky, idp, { lockTtlMs: 300 })
+  await assert.rejects(instance.fresh(session), { code: 'store_unavailable' })
+  storeDown = false
+  await sleep(250) // the failure marker passes
+  const result = await instance.fresh(session)
+  assert.equal(result.tokens.refreshToken, 'rt-1')
+  assert.deepEqual(idp.calls, [session.tokens.refreshToken], 'the spent refresh token was not presented again')
+  await store.close()
+})
+
+test('without a refresh token, the access token is used to its end, then the session is over', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const base = dueSession()
+  const session = { ...base, tokens: { ...base.tokens, refreshToken: undefined } }
+  await store.createSession(session)
+  const idp = issuer()
+  assert.equal(await refresher(store, idp).fresh(session), session)
+  const expired = { ...session, tokens: { ...session.tokens, accessTokenExpiresAt: nowSeconds() - 1 } }
+  await store.updateSession({ ...expired, version: 2 })
+  await assert.rejects(refresher(store, idp).fresh({ ...expired, version: 2 }), { code: 'session_expired' })
+  assert.equal(await store.getSession(session.id), undefined)
   await store.close()
 })
 

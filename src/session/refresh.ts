@@ -9,14 +9,18 @@ export interface TokenRefresherDeps {
   readonly store: SessionStore
   /** The refresh token grant (oidc.refresh): throws session_expired or idp_unavailable. */
   readonly refresh: (tokens: TokenSet) => Promise<TokenSet>
+  /** Runs before the lock is taken (loading the issuer's metadata), so the lock covers only the grant. */
+  readonly prepare?: () => Promise<unknown>
   /** Seconds before the access token's expiry at which it is refreshed. */
   readonly refreshBefore: number
-  /** How long one holder may keep the refresh lock; above the issuer timeout, so a live holder never loses it. */
+  /** How long a holder may keep the refresh lock: above the issuer timeout plus the store calls under it. */
   readonly lockTtlMs: number
   /** Epoch milliseconds. */
   readonly now: () => number
   /** How often a waiter looks for the holder's result (default 50 ms). */
   readonly pollMs?: number
+  /** How long a failed refresh answers other callers with idp_unavailable before anyone retries (default 2 s). */
+  readonly failureHoldMs?: number
   readonly onRefresh?: (outcome: RefreshOutcome) => void
 }
 
@@ -29,73 +33,114 @@ export interface TokenRefresher {
 }
 
 const ended = () => new CloakroomError('session_expired', 'The session has ended; please log in again')
+const isStoreDown = (error: unknown) => error instanceof CloakroomError && error.code === 'store_unavailable'
+
+/** Someone refreshed since `seen` was read: its tokens were replaced. */
+function refreshedSince(seen: SessionRecord, latest: SessionRecord): boolean {
+  return latest.tokens.accessToken !== seen.tokens.accessToken || latest.tokens.refreshToken !== seen.tokens.refreshToken
+}
 
 /**
  * Single-flight refresh. In-process, concurrent callers share one promise per session. Across
- * processes, a store lock elects one refresher; the others poll the store until the session
- * holds fresh tokens (or the lock frees, if the holder died, and one of them takes over). A strict
- * IdP revokes the whole grant when a used refresh token comes back, so spending one twice would
- * log the user out: hence re-reading under the lock, before calling the issuer.
+ * processes, a store lock elects one refresher; the others poll the store until the session holds
+ * new tokens (or the lock frees, if the holder died, and one of them takes over; or the holder
+ * marks it failed, and they answer idp_unavailable without calling the issuer themselves). A strict
+ * IdP revokes the whole grant when a used refresh token comes back, so spending one twice would log
+ * the user out: hence re-reading under the lock, before calling the issuer.
  */
 export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
-  const { store, refreshBefore, lockTtlMs, now, pollMs = 50 } = deps
+  const { store, refreshBefore, lockTtlMs, now, pollMs = 50, failureHoldMs = 2000 } = deps
   const inFlight = new Map<string, Promise<SessionRecord>>()
+  // Tokens the issuer issued but the store could not take: the spent refresh token is gone, so the
+  // next attempt must write these instead of asking the issuer again.
+  const unsaved = new Map<string, { readonly spent: string | undefined; readonly tokens: TokenSet; readonly at: number }>()
   const due = (session: SessionRecord) => needsRefresh(session, refreshBefore, Math.floor(now() / 1000))
 
-  async function refreshAcrossInstances(id: string): Promise<SessionRecord> {
-    // A holder that died frees the lock after lockTtlMs and a waiter takes over, so two lock
-    // lifetimes bound the wait even when the first holder vanished.
-    const deadline = now() + 2 * lockTtlMs
+  async function refreshAcrossInstances(seen: SessionRecord): Promise<SessionRecord> {
+    await deps.prepare?.()
+    const lock = `refresh:${seen.id}`
+    // A live holder finishes within the lock's lifetime; a dead one's lock expires by then and is taken over.
+    const deadline = now() + lockTtlMs + 10 * pollMs
     for (;;) {
-      const latest = await store.getSession(id)
+      const latest = await store.getSession(seen.id)
       if (latest === undefined) throw ended()
-      if (!due(latest)) return latest
-      const token = await store.acquireLock(`refresh:${id}`, lockTtlMs)
-      if (token !== undefined) {
+      if (refreshedSince(seen, latest) || !due(latest)) return latest
+      const attempt = await store.acquireLock(lock, lockTtlMs)
+      if (attempt.token !== undefined) {
+        let failed = false
         try {
-          return await refreshHoldingLock(id)
+          return await refreshHoldingLock(seen, now() + lockTtlMs)
+        } catch (error) {
+          failed = error instanceof CloakroomError && error.code !== 'session_expired'
+          throw error
         } finally {
-          await store.releaseLock(`refresh:${id}`, token).catch(() => {})
+          await store.releaseLock(lock, attempt.token, failed ? failureHoldMs : 0).catch(() => {})
         }
       }
+      if (attempt.failed) throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable')
       if (now() > deadline) throw new CloakroomError('idp_unavailable', 'Timed out waiting for a token refresh')
       await sleep(pollMs)
     }
   }
 
-  async function refreshHoldingLock(id: string): Promise<SessionRecord> {
-    // Re-read under the lock: the previous holder may have refreshed while we waited for it.
-    const current = await store.getSession(id)
+  async function refreshHoldingLock(seen: SessionRecord, lockUntil: number): Promise<SessionRecord> {
+    // Re-read under the lock: the previous holder may have refreshed after our last look.
+    const current = await store.getSession(seen.id)
     if (current === undefined) throw ended()
-    if (!due(current)) return current
-    let tokens: TokenSet
+    if (refreshedSince(seen, current) || !due(current)) return current
+    const pending = unsaved.get(current.id)
+    const tokens = pending !== undefined && pending.spent === current.tokens.refreshToken ? pending.tokens : await grant(current)
+    return writeTokens(current, tokens, lockUntil)
+  }
+
+  async function grant(current: SessionRecord): Promise<TokenSet> {
     try {
-      tokens = await deps.refresh(current.tokens)
+      const tokens = await deps.refresh(current.tokens)
+      deps.onRefresh?.('ok')
+      return tokens
     } catch (error) {
       const expired = error instanceof CloakroomError && error.code === 'session_expired'
       deps.onRefresh?.(expired ? 'invalid_grant' : 'unavailable')
-      if (expired) await store.deleteSession(id)
+      if (expired) await store.deleteSession(current.id)
       throw error
     }
-    deps.onRefresh?.('ok')
-    return writeTokens(current, tokens)
   }
 
   /**
-   * Stores the new tokens (the rotated refresh token above all) before anyone uses them. A
-   * compare-and-set on the version; on a conflict (an idle-timeout touch meanwhile) the tokens are
-   * applied again onto the newer record.
+   * Stores the new tokens (the rotated refresh token above all) before anyone uses them: a
+   * compare-and-set on the version. A conflict from an idle-timeout touch is retried on the newer
+   * record; a record whose tokens changed means another refresh won (our lock had expired), and
+   * its tokens stand. A store outage is retried while the lock lasts, then the tokens are kept here.
    */
-  async function writeTokens(current: SessionRecord, tokens: TokenSet): Promise<SessionRecord> {
+  async function writeTokens(current: SessionRecord, tokens: TokenSet, lockUntil: number): Promise<SessionRecord> {
     let base = current
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const next = { ...base, tokens, version: base.version + 1 }
-      if (await store.updateSession(next)) return next
-      const latest = await store.getSession(current.id)
-      if (latest === undefined) throw ended()
-      base = latest
+    for (let attempt = 0, backoff = 100; attempt < 10;) {
+      try {
+        const next = { ...base, tokens, version: base.version + 1 }
+        if (await store.updateSession(next)) {
+          unsaved.delete(current.id)
+          return next
+        }
+        const latest = await store.getSession(current.id)
+        if (latest === undefined) throw ended()
+        if (refreshedSince(current, latest)) return latest
+        base = latest
+        attempt++
+      } catch (error) {
+        if (!isStoreDown(error) || now() + backoff > lockUntil) {
+          if (isStoreDown(error)) remember(current, tokens)
+          throw error
+        }
+        await sleep(backoff)
+        backoff = Math.min(backoff * 2, 1000)
+      }
     }
     throw new CloakroomError('store_unavailable', 'Could not store the refreshed tokens')
+  }
+
+  function remember(current: SessionRecord, tokens: TokenSet): void {
+    for (const [id, entry] of unsaved) if (now() - entry.at > 3_600_000) unsaved.delete(id)
+    if (unsaved.size < 10_000) unsaved.set(current.id, { spent: current.tokens.refreshToken, tokens, at: now() })
   }
 
   return {
@@ -103,7 +148,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       if (!due(session)) return session
       let flight = inFlight.get(session.id)
       if (flight === undefined) {
-        flight = refreshAcrossInstances(session.id).finally(() => inFlight.delete(session.id))
+        flight = refreshAcrossInstances(session).finally(() => inFlight.delete(session.id))
         inFlight.set(session.id, flight)
       }
       return flight

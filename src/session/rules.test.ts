@@ -39,3 +39,9 @@ test('refresh is due within refreshBefore of the access token expiry, never with
   assert.equal(needsRefresh(session, 30, 1270), true)
   assert.equal(needsRefresh({ ...session, tokens: { ...tokens, accessTokenExpiresAt: undefined } }, 30, 99999), false)
 })
+
+test('without a refresh token, nothing is due until the access token has expired', () => {
+  const noRefresh = { ...session, tokens: { ...tokens, refreshToken: undefined } }
+  assert.equal(needsRefresh(noRefresh, 30, 1299), false)
+  assert.equal(needsRefresh(noRefresh, 30, 1300), true)
+})

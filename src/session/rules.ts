@@ -1,4 +1,4 @@
-import type { SessionRecord, TokenSet } from '../store/index.ts'
+import { sessionDeadline, type SessionRecord, type TokenSet } from '../store/index.ts'
 
 /** Session timing rules, pure. Times are epoch seconds. */
 export interface SessionTimeouts { readonly idleTimeout: number; readonly absoluteTimeout: number }
@@ -21,7 +21,7 @@ export function newSessionRecord(
 }
 
 export function isExpired(session: SessionRecord, now: number): boolean {
-  return now >= session.absoluteExpiresAt || now >= session.idleExpiresAt
+  return now >= sessionDeadline(session)
 }
 
 /** The idle deadline that activity at `now` earns: slides forward, never past the absolute cap. */
@@ -43,8 +43,13 @@ export function touched(session: SessionRecord, timeouts: SessionTimeouts, now: 
   return { ...session, idleExpiresAt: nextIdleExpiry(session, timeouts, now), version: session.version + 1 }
 }
 
-/** True when the access token expires within `refreshBefore` seconds (or already has). */
+/**
+ * True when the access token expires within `refreshBefore` seconds (or already has). Without a
+ * refresh token there is nothing to refresh with: the access token is used to its very end, and
+ * only then is it "due" (and the session over).
+ */
 export function needsRefresh(session: SessionRecord, refreshBefore: number, now: number): boolean {
   const expiresAt = session.tokens.accessTokenExpiresAt
-  return expiresAt !== undefined && expiresAt - refreshBefore <= now
+  const margin = session.tokens.refreshToken === undefined ? 0 : refreshBefore
+  return expiresAt !== undefined && expiresAt - margin <= now
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import type { PendingLogin, SessionRecord, SessionStore } from './types.ts'
+import { sessionDeadline, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
+import { FAILED_LOCK, indexName } from './index-name.ts'
 
 export interface MemoryStoreDeps {
   /** The clock, in epoch milliseconds (`Date.now` in production, a settable clock in tests). */
@@ -15,9 +16,8 @@ export interface MemoryStore extends SessionStore {
 
 interface PendingEntry { readonly login: PendingLogin; readonly expiresAt: number }
 
-/** When a session stops being valid: whichever of its two deadlines comes first. */
 function sessionExpiresAt(session: SessionRecord): number {
-  return Math.min(session.idleExpiresAt, session.absoluteExpiresAt) * 1000
+  return sessionDeadline(session) * 1000
 }
 
 /**
@@ -29,7 +29,6 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
   const pending = new Map<string, PendingEntry>()
   const locks = new Map<string, { readonly token: string; readonly expiresAt: number }>()
   const indexes = new Map<string, { readonly ids: Set<string>; expiresAt: number }>()
-  const indexName = (by: Parameters<SessionStore['sessionsOf']>[0]): string => ('sub' in by ? `sub:${by.sub}` : `sid:${by.idpSid}`)
 
   function liveSession(id: string): SessionRecord | undefined {
     const session = sessions.get(id)
@@ -103,14 +102,16 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
 
     async acquireLock(name, ttlMs) {
       const held = locks.get(name)
-      if (held !== undefined && now() < held.expiresAt) return undefined
+      if (held !== undefined && now() < held.expiresAt) return { token: undefined, failed: held.token === FAILED_LOCK }
       const token = randomBytes(16).toString('base64url')
       locks.set(name, { token, expiresAt: now() + ttlMs })
-      return token
+      return { token }
     },
 
-    async releaseLock(name, token) {
-      if (locks.get(name)?.token === token) locks.delete(name)
+    async releaseLock(name, token, failedForMs = 0) {
+      if (locks.get(name)?.token !== token) return
+      if (failedForMs > 0) locks.set(name, { token: FAILED_LOCK, expiresAt: now() + failedForMs })
+      else locks.delete(name)
     },
 
     async ping() {},

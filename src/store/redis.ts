@@ -3,7 +3,8 @@ import { CloakroomError } from '../errors.ts'
 import { withDeadline } from '../deadline.ts'
 import { parsePendingLogin, parseSessionRecord } from './parse-record.ts'
 import type { RecordCipher } from './record-cipher.ts'
-import type { SessionRecord, SessionStore } from './types.ts'
+import { sessionDeadline, type SessionRecord, type SessionStore } from './types.ts'
+import { FAILED_LOCK, indexName } from './index-name.ts'
 
 interface ScriptArgs { keys: string[]; arguments: string[] }
 
@@ -12,7 +13,7 @@ interface ScriptArgs { keys: string[]; arguments: string[] }
  * `createSentinel` all fit: every call names exactly one key, so it routes in a cluster.
  */
 export interface RedisCommandClient {
-  set(key: string, value: string, options: { condition?: 'NX'; expiration: { type: 'PX'; value: number } }): Promise<unknown>
+  set(key: string, value: string, options: { expiration: { type: 'PX'; value: number } }): Promise<unknown>
   sMembers(key: string): Promise<string[]>
   getDel(key: string): Promise<string | null>
   hGet(key: string, field: string): Promise<string | null>
@@ -64,16 +65,20 @@ redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1`)
 
-// Compare-and-delete: a holder whose lock expired and was taken by another must not free it.
-const UNLOCK = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
+// Takes a free lock (returns the token), or reports who has it: '' a holder, the failure marker a failed one.
+const LOCK = script(`
+local held = redis.call('GET', KEYS[1])
+if held then return held == ARGV[3] and held or '' end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`)
 
-/** Index keys hold a hash of the subject or sid: reading Redis does not list who is logged in. */
-function indexName(by: { readonly sub: string } | { readonly idpSid: string }): string {
-  const [kind, value] = 'sub' in by ? ['sub', by.sub] : ['sid', by.idpSid]
-  return `${kind}:${createHash('sha256').update(value).digest('base64url')}`
-}
+// Compare-and-delete (or compare-and-mark-failed): a holder whose lock expired and was taken by
+// another must not free it.
+const UNLOCK = script(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+return 1`)
 
 function storeUnavailable(cause: unknown): CloakroomError {
   return new CloakroomError('store_unavailable', 'session store unavailable', { cause })
@@ -91,7 +96,7 @@ async function guarded<T>(timeoutMs: number, operation: () => Promise<T>): Promi
 }
 
 function expiresAtMillis(session: SessionRecord): number {
-  return Math.floor(Math.min(session.idleExpiresAt, session.absoluteExpiresAt) * 1000)
+  return Math.floor(sessionDeadline(session) * 1000)
 }
 
 /**
@@ -172,12 +177,12 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
 
     acquireLock: (name, ttlMs) => bounded(async () => {
       const token = randomBytes(16).toString('base64url')
-      const taken = await client.set(lockKey(name), token, { condition: 'NX', expiration: { type: 'PX', value: Math.max(1, Math.round(ttlMs)) } })
-      return taken === 'OK' ? token : undefined
+      const answer = await run(LOCK, lockKey(name), [token, String(Math.max(1, Math.round(ttlMs))), FAILED_LOCK])
+      return answer === token ? { token } : { token: undefined, failed: answer === FAILED_LOCK }
     }),
 
-    releaseLock: (name, token) => bounded(async () => {
-      await run(UNLOCK, lockKey(name), [token])
+    releaseLock: (name, token, failedForMs = 0) => bounded(async () => {
+      await run(UNLOCK, lockKey(name), [token, String(Math.max(0, Math.round(failedForMs))), FAILED_LOCK])
     }),
 
     ping: () => bounded(async () => {

@@ -210,31 +210,42 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSub
 
     test('a lock has one holder; only its token releases it', async () => {
       const name = `refresh:${id()}`
-      const token = await store.acquireLock(name, 10_000)
+      const { token } = await store.acquireLock(name, 10_000)
       assert.equal(typeof token, 'string')
-      assert.equal(await store.acquireLock(name, 10_000), undefined)
+      assert.deepEqual(await store.acquireLock(name, 10_000), { token: undefined, failed: false })
       await store.releaseLock(name, 'not-the-token')
-      assert.equal(await store.acquireLock(name, 10_000), undefined)
+      assert.equal((await store.acquireLock(name, 10_000)).token, undefined)
       await store.releaseLock(name, token ?? '')
-      const next = await store.acquireLock(name, 10_000)
+      const next = (await store.acquireLock(name, 10_000)).token
       assert.ok(next !== undefined && next !== token)
-      assert.equal(typeof await store.acquireLock(`other:${id()}`, 10_000), 'string', 'locks are per name')
+      assert.equal(typeof (await store.acquireLock(`other:${id()}`, 10_000)).token, 'string', 'locks are per name')
     })
 
     test('a lock frees itself after its ttl (a holder that died)', async () => {
       const name = `refresh:${id()}`
       const start = nowMs() / 1000
-      assert.notEqual(await store.acquireLock(name, 400), undefined)
+      assert.notEqual((await store.acquireLock(name, 400)).token, undefined)
       if (subject.clock !== undefined) await passUntil(start + 0.399)
-      assert.equal(await store.acquireLock(name, 400), undefined)
+      assert.equal((await store.acquireLock(name, 400)).token, undefined)
       await passUntil(start + 0.4)
-      assert.notEqual(await store.acquireLock(name, 400), undefined)
+      assert.notEqual((await store.acquireLock(name, 400)).token, undefined)
+    })
+
+    test('a lock released as failed reports failed for that long, then is free', async () => {
+      const name = `refresh:${id()}`
+      const { token } = await store.acquireLock(name, 10_000)
+      const start = nowMs() / 1000
+      await store.releaseLock(name, token ?? '', 400)
+      assert.deepEqual(await store.acquireLock(name, 10_000), { token: undefined, failed: true })
+      await store.releaseLock(name, 'not-the-token')
+      await passUntil(start + 0.4)
+      assert.equal(typeof (await store.acquireLock(name, 10_000)).token, 'string')
     })
 
     test('concurrent acquires of one lock: exactly one wins', async () => {
       const name = `refresh:${id()}`
       const results = await Promise.all(Array.from({ length: 10 }, () => store.acquireLock(name, 10_000)))
-      assert.equal(results.filter((token) => token !== undefined).length, 1)
+      assert.equal(results.filter((attempt) => attempt.token !== undefined).length, 1)
     })
   })
 }

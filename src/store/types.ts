@@ -28,6 +28,11 @@ export interface SessionRecord {
   readonly version: number
 }
 
+/** When a session stops being valid: the earlier of its two deadlines. */
+export function sessionDeadline(session: SessionRecord): EpochSeconds {
+  return Math.min(session.idleExpiresAt, session.absoluteExpiresAt)
+}
+
 /** A login in flight between /auth/login and /auth/callback, keyed by its `state`. */
 export interface PendingLogin {
   readonly codeVerifier: string
@@ -37,6 +42,8 @@ export interface PendingLogin {
   readonly browserBinding: string
   readonly createdAt: EpochSeconds
 }
+
+export type LockAttempt = { readonly token: string } | { readonly token: undefined; readonly failed: boolean }
 
 /**
  * Where sessions and pending logins live. Every implementation passes `store-contract.ts`.
@@ -63,12 +70,17 @@ export interface SessionStore {
    */
   sessionsOf(by: { readonly sub: string } | { readonly idpSid: string }): Promise<string[]>
   /**
-   * Takes the named lock for `ttlMs` milliseconds if nobody holds it. Returns the holder's random
-   * token, or undefined when it is taken. The lock frees itself after `ttlMs` (a dead holder).
+   * Takes the named lock for `ttlMs` milliseconds if it is free: returns the holder's random token.
+   * Otherwise no token, and `failed` when the last holder released it as failed (see releaseLock).
+   * The lock frees itself after `ttlMs` (a dead holder).
    */
-  acquireLock(name: string, ttlMs: number): Promise<string | undefined>
-  /** Releases the lock if `token` still holds it (compare-and-delete): never someone else's. */
-  releaseLock(name: string, token: string): Promise<void>
+  acquireLock(name: string, ttlMs: number): Promise<LockAttempt>
+  /**
+   * Releases the lock if `token` still holds it (compare-and-delete: never someone else's). With
+   * `failedForMs`, leaves a failure marker for that long instead: whoever asks meanwhile learns the
+   * attempt failed, rather than repeating it at once.
+   */
+  releaseLock(name: string, token: string, failedForMs?: number): Promise<void>
   /** Throws unless the backing service answers. */
   ping(): Promise<void>
   close(): Promise<void>
