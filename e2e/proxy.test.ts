@@ -4,14 +4,17 @@ import { request as httpRequest } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { firstTextFrame, webSocketHandshake } from './fixtures/websocket.ts'
 import { startStack, type Stack } from './fixtures/stack.ts'
+import { freePort } from './fixtures/free-port.ts'
 import type { CookieClient } from './fixtures/cookie-client.ts'
 
 const CSRF = { 'x-csrf': '1' }
 
 let stack: Stack
 let client: CookieClient
+let metricsPort: number
 before(async () => {
-  stack = await startStack({ config: { timeouts: { upstream: '1s' } } })
+  metricsPort = await freePort()
+  stack = await startStack({ config: { timeouts: { upstream: '1s' }, metrics: { listen: { host: '127.0.0.1', port: metricsPort } } } })
   ;({ client } = await stack.login())
 })
 after(async () => { await stack.stop() })
@@ -163,6 +166,16 @@ describe('forwarding', () => {
     assert.match(await index.text(), /the spa/)
     const encodedSlash = await rawGet('/..%2f..%2fetc%2fpasswd', {})
     assert.equal(encodedSlash.status, 400)
+  })
+
+  test('metrics.listen serves Prometheus counters on its own port, not on the public one', async () => {
+    const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+    assert.equal(response.status, 200)
+    const text = await response.text()
+    assert.match(text, /^cloakroom_logins_total\{result="ok"\} 1$/m)
+    assert.match(text, /^cloakroom_http_responses_total\{status="2xx"\} \d+$/m)
+    assert.match(text, /^# TYPE cloakroom_token_refreshes_total counter$/m)
+    assert.equal((await fetch(`${stack.cloakroom.url}/metrics`)).headers.get('content-type'), 'text/html; charset=utf-8', 'the public port has the SPA there')
   })
 
   test('health endpoints need no session', async () => {

@@ -3,7 +3,7 @@ import type { Middleware } from 'koa'
 import { bindingHash, PENDING_LOGIN_TTL } from '../session/index.ts'
 import type { AppState } from './app-state.ts'
 import type { Deps } from './deps.ts'
-import { createRateLimiter } from './middleware/rate-limit.ts'
+import { addressKey, createRateLimiter } from './middleware/rate-limit.ts'
 import { safeReturnTo } from './return-to.ts'
 
 const random = () => randomBytes(32).toString('base64url')
@@ -17,7 +17,7 @@ export function loginHandler(deps: Deps): Middleware<AppState> {
   const limiter = createRateLimiter(deps.config.login.ratePerMinute, deps.now)
   return async (ctx) => {
     ctx.state.page = true
-    limiter.hit(ctx.ip)
+    limiter.hit(addressKey(ctx.ip))
     const returnTo = safeReturnTo(ctx.query['returnTo'])
     const request = { state: random(), nonce: random(), codeVerifier: random() }
     const url = await deps.oidc.authorizationUrl(request)

@@ -55,4 +55,15 @@ describe('createMemoryStore', () => {
     Object.assign(first.tokens, { accessToken: 'changed' })
     assert.deepEqual(await store.getSession(session.id), session)
   })
+
+  test('pending logins are capped at 100,000: past that, the oldest gives way', async () => {
+    const clock = settableClock()
+    const store = createMemoryStore({ now: clock.now, sweepIntervalMs: 3_600_000 })
+    after(() => store.close())
+    const login = samplePendingLogin(clock.now() / 1000)
+    for (let i = 0; i <= 100_000; i++) await store.putPendingLogin(`state-${i}`, login, 600)
+    assert.equal(store.size().pendingLogins, 100_000)
+    assert.equal(await store.takePendingLogin('state-0'), undefined)
+    assert.deepEqual(await store.takePendingLogin('state-100000'), login)
+  })
 })

@@ -14,6 +14,9 @@ export interface MemoryStore extends SessionStore {
   size(): { readonly sessions: number; readonly pendingLogins: number }
 }
 
+/** At about 300 bytes each, 100,000 pending logins stay near 30 MB. */
+const MAX_PENDING_LOGINS = 100_000
+
 interface PendingEntry { readonly login: PendingLogin; readonly expiresAt: number }
 
 function sessionExpiresAt(session: SessionRecord): number {
@@ -55,6 +58,12 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
     kind: 'memory',
 
     async putPendingLogin(state, login, ttl) {
+      // Logins nobody finishes must not grow memory without bound (a flood from many addresses):
+      // past the cap, the oldest pending login gives way.
+      if (pending.size >= MAX_PENDING_LOGINS) {
+        sweep()
+        if (pending.size >= MAX_PENDING_LOGINS) pending.delete(pending.keys().next().value ?? '')
+      }
       pending.set(state, { login: structuredClone(login), expiresAt: now() + ttl * 1000 })
     },
 

@@ -1,5 +1,20 @@
 import { CloakroomError } from '../../errors.ts'
 
+/**
+ * The key a client address is counted under: an IPv4 address as it is, an IPv6 address by its /64
+ * (one host usually owns a whole /64, so counting single addresses would be no limit at all).
+ */
+export function addressKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped?.[1] !== undefined) return mapped[1]
+  if (!ip.includes(':')) return ip
+  const [head = '', tail = ''] = ip.split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === '' ? [] : tail.split(':')
+  const groups = ip.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left
+  return `${groups.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`
+}
+
 export interface RateLimiter {
   /** Counts one request for `key`; throws rate_limited (with Retry-After) past the limit. */
   hit(key: string): void
