@@ -66,8 +66,9 @@ describe('refresh failures', () => {
     } finally {
       await stack.idp.resume()
     }
-    // A failed refresh answers 503 for two seconds (so a dead IdP is not hammered), then is retried.
-    const deadline = Date.now() + 5000
+    // A failed refresh is reported to the requests waiting on it for a moment (250 ms), then retried.
+    await sleep(300)
+    const deadline = Date.now() + 2000
     let statuses = await statusEverywhere(cookie)
     while (statuses.some((status) => status === 503) && Date.now() < deadline) {
       await sleep(250)

@@ -19,7 +19,11 @@ export interface TokenRefresherDeps {
   readonly now: () => number
   /** How often a waiter looks for the holder's result (default 50 ms). */
   readonly pollMs?: number
-  /** How long a failed refresh answers other callers with idp_unavailable before anyone retries (default 2 s). */
+  /**
+   * How long a failed refresh is reported to other callers as idp_unavailable (default 250 ms):
+   * long enough for every waiter, polling every `pollMs`, to see it instead of trying in turn;
+   * short enough that the next call retries.
+   */
   readonly failureHoldMs?: number
   readonly onRefresh?: (outcome: RefreshOutcome) => void
 }
@@ -49,7 +53,7 @@ function refreshedSince(seen: SessionRecord, latest: SessionRecord): boolean {
  * the user out: hence re-reading under the lock, before calling the issuer.
  */
 export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
-  const { store, refreshBefore, lockTtlMs, now, pollMs = 50, failureHoldMs = 2000 } = deps
+  const { store, refreshBefore, lockTtlMs, now, pollMs = 50, failureHoldMs = 250 } = deps
   const inFlight = new Map<string, Promise<SessionRecord>>()
   // Tokens the issuer issued but the store could not take: the spent refresh token is gone, so the
   // next attempt must write these instead of asking the issuer again.
