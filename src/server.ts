@@ -49,7 +49,7 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
   const metrics = createMetrics()
   const refresher = createTokenRefresher({
     store,
-    refresh: (tokens) => oidc.refresh(tokens),
+    refresh: (session) => oidc.refresh(session),
     prepare: () => oidc.discover(),
     refreshBefore: config.tokens.refreshBefore,
     // The issuer timeout plus the store calls under the lock (a read and a write, 3 s each at most)

@@ -1,12 +1,18 @@
 import * as client from 'openid-client'
 import type { Config } from '../config/index.ts'
-import type { TokenSet } from '../store/index.ts'
+import type { SessionRecord, TokenSet } from '../store/index.ts'
 import { CloakroomError } from '../errors.ts'
 import { createClientAuth } from './client-auth.ts'
 import { oauthErrorCode, toIdpError } from './idp-error.ts'
 import { createLogoutTokenValidator, type LogoutTokenClaims } from './logout-token.ts'
 
 export interface AuthorizationRequest { readonly state: string; readonly nonce: string; readonly codeVerifier: string }
+
+export interface Refreshed {
+  readonly tokens: TokenSet
+  /** The claims of a new ID token, when the issuer sent one. */
+  readonly claims: Readonly<Record<string, unknown>> | undefined
+}
 
 export interface CodeExchangeResult {
   readonly tokens: TokenSet
@@ -23,11 +29,12 @@ export interface OidcClient {
   /** Validates the callback (state, iss, code) and redeems the code (PKCE, nonce, ID token). */
   exchangeCode(callbackUrl: URL, request: AuthorizationRequest): Promise<CodeExchangeResult>
   /**
-   * The refresh token grant. Returns the new token set, keeping the refresh and ID tokens of
-   * `current` where the issuer sent none. Throws session_expired for invalid_grant (the grant is
-   * gone) and idp_unavailable for anything else (network, timeout, 5xx, other refusals).
+   * The refresh token grant for a session. Returns the new token set, keeping the refresh and ID
+   * tokens it had where the issuer sent none, and the new ID token's claims when it sent one.
+   * Throws session_expired for invalid_grant (the grant is gone) or an ID token for another
+   * subject, and idp_unavailable for anything else (network, timeout, 5xx, other refusals).
    */
-  refresh(current: TokenSet): Promise<TokenSet>
+  refresh(session: SessionRecord): Promise<Refreshed>
   /** RFC 7009 revocation; false when the issuer has no revocation endpoint. Throws idp_unavailable or bad_request. */
   revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean>
   /** The end-session URL with id_token_hint and post_logout_redirect_uri, or undefined when the issuer has none. */
@@ -137,13 +144,13 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       }
     },
 
-    async refresh(tokens) {
+    async refresh(session) {
+      const { tokens } = session
       if (tokens.refreshToken === undefined) throw new CloakroomError('session_expired', 'The session has no refresh token')
       const loaded = await current()
+      let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>
       try {
-        const response = await client.refreshTokenGrant(loaded, tokens.refreshToken)
-        const next = tokenSetFrom(response, Math.floor(now() / 1000))
-        return { ...next, refreshToken: next.refreshToken ?? tokens.refreshToken, idToken: next.idToken || tokens.idToken }
+        response = await client.refreshTokenGrant(loaded, tokens.refreshToken)
       } catch (error) {
         // invalid_grant: the refresh token was revoked, expired or already used; the grant is gone.
         if (oauthErrorCode(error) === 'invalid_grant') {
@@ -152,6 +159,16 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
         // Anything else (unreachable, 5xx, or a refusal such as invalid_client that no user can
         // fix) keeps the session, to retry once the issuer or its configuration is right again.
         throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable', { cause: error })
+      }
+      const next = tokenSetFrom(response, Math.floor(now() / 1000))
+      const claims = response.claims()
+      // OpenID Connect Core §12.2: a refreshed ID token must be about the same subject.
+      if (claims !== undefined && claims.sub !== session.sub) {
+        throw new CloakroomError('session_expired', 'The identity provider answered for another subject')
+      }
+      return {
+        tokens: { ...next, refreshToken: next.refreshToken ?? tokens.refreshToken, idToken: next.idToken || tokens.idToken },
+        claims: claims === undefined ? undefined : { ...claims },
       }
     },
 
@@ -183,10 +200,25 @@ function tokenSetFrom(response: client.TokenEndpointResponse & client.TokenEndpo
   const expiresIn = response.expiresIn()
   return {
     accessToken: response.access_token,
-    accessTokenExpiresAt: expiresIn === undefined ? undefined : nowSeconds + expiresIn,
+    accessTokenExpiresAt: expiresIn === undefined ? jwtExpiry(response.access_token) : nowSeconds + expiresIn,
     refreshToken: response.refresh_token,
     idToken: response.id_token ?? '',
     tokenType: response.token_type,
     scope: response.scope,
+  }
+}
+
+/**
+ * The `exp` of an access token that is a JWT, read without verifying it: only to know when to
+ * refresh, for issuers that send no expires_in (RFC 6749 §5.1 makes it optional).
+ */
+export function jwtExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1]
+  if (token.split('.').length !== 3 || payload === undefined) return undefined
+  try {
+    const exp: unknown = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown }).exp
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined
+  } catch {
+    return undefined
   }
 }

@@ -2,8 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CloakroomError } from '../errors.ts'
-import { createMemoryStore, type SessionRecord, type SessionStore, type TokenSet } from '../store/index.ts'
+import { createMemoryStore, type SessionRecord, type SessionStore } from '../store/index.ts'
 import { sampleSession } from '../store/store-contract.ts'
+import type { Refreshed } from '../oidc/index.ts'
 import { createTokenRefresher, type RefreshOutcome } from './refresh.ts'
 
 const nowSeconds = () => Math.floor(Date.now() / 1000)
@@ -18,17 +19,18 @@ function dueSession(): SessionRecord {
  * A fake issuer that counts grants and rotates the refresh token. `delayMs` holds each answer (or
  * only the first, with `delayFirstOnly`); `lifetime` is the new access token's, in seconds.
  */
-function issuer(options: { delayMs?: number; delayFirstOnly?: boolean; fail?: CloakroomError; lifetime?: number } = {}) {
+function issuer(options: { delayMs?: number; delayFirstOnly?: boolean; fail?: CloakroomError; lifetime?: number; claims?: Record<string, unknown> } = {}) {
   const calls: string[] = []
   return {
     calls,
-    async refresh(tokens: TokenSet): Promise<TokenSet> {
+    async refresh({ tokens }: SessionRecord): Promise<Refreshed> {
       if (tokens.refreshToken === undefined) throw new CloakroomError('session_expired', 'no refresh token')
       calls.push(tokens.refreshToken)
       const n = calls.length
       if (n === 1 || options.delayFirstOnly !== true) await sleep(options.delayMs ?? 0)
       if (options.fail !== undefined) throw options.fail
-      return { ...tokens, accessToken: `at-${n}`, refreshToken: `rt-${n}`, accessTokenExpiresAt: nowSeconds() + (options.lifetime ?? 300) }
+      const next = { ...tokens, accessToken: `at-${n}`, refreshToken: `rt-${n}`, accessTokenExpiresAt: nowSeconds() + (options.lifetime ?? 300) }
+      return { tokens: next, claims: options.claims }
     },
   }
 }
@@ -228,5 +230,18 @@ test('a session that ended while waiting gives session_expired', async () => {
   const store = createMemoryStore({ now: Date.now })
   const session = dueSession()
   await assert.rejects(refresher(store, issuer()).fresh(session), { code: 'session_expired' })
+  await store.close()
+})
+
+test('claims of a refreshed ID token replace the stored ones; without one, the login\'s stay', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const session = dueSession()
+  await store.createSession(session)
+  const withClaims = await refresher(store, issuer({ claims: { sub: session.sub, name: 'New Name' } })).fresh(session)
+  assert.deepEqual(withClaims.claims, { sub: session.sub, name: 'New Name' })
+  const again = { ...withClaims, tokens: { ...withClaims.tokens, accessTokenExpiresAt: nowSeconds() + 5 } }
+  assert.equal(await store.updateSession({ ...again, version: again.version + 1 }), true)
+  const without = await refresher(store, issuer()).fresh({ ...again, version: again.version + 1 })
+  assert.deepEqual(without.claims, { sub: session.sub, name: 'New Name' })
   await store.close()
 })

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CloakroomError } from '../errors.ts'
-import type { SessionRecord, SessionStore, TokenSet } from '../store/index.ts'
+import type { Refreshed } from '../oidc/index.ts'
+import type { SessionRecord, SessionStore } from '../store/index.ts'
 import { needsRefresh } from './rules.ts'
 
 export type RefreshOutcome = 'ok' | 'invalid_grant' | 'unavailable'
@@ -8,7 +9,7 @@ export type RefreshOutcome = 'ok' | 'invalid_grant' | 'unavailable'
 export interface TokenRefresherDeps {
   readonly store: SessionStore
   /** The refresh token grant (oidc.refresh): throws session_expired or idp_unavailable. */
-  readonly refresh: (tokens: TokenSet) => Promise<TokenSet>
+  readonly refresh: (session: SessionRecord) => Promise<Refreshed>
   /** Runs before the lock is taken (loading the issuer's metadata), so the lock covers only the grant. */
   readonly prepare?: () => Promise<unknown>
   /** Seconds before the access token's expiry at which it is refreshed. */
@@ -57,7 +58,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   const inFlight = new Map<string, Promise<SessionRecord>>()
   // Tokens the issuer issued but the store could not take: the spent refresh token is gone, so the
   // next attempt must write these instead of asking the issuer again.
-  const unsaved = new Map<string, { readonly spent: string | undefined; readonly tokens: TokenSet; readonly at: number }>()
+  const unsaved = new Map<string, { readonly spent: string | undefined; readonly refreshed: Refreshed; readonly at: number }>()
   const due = (session: SessionRecord) => needsRefresh(session, refreshBefore, Math.floor(now() / 1000))
 
   async function refreshAcrossInstances(seen: SessionRecord): Promise<SessionRecord> {
@@ -93,15 +94,15 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     if (current === undefined) throw ended()
     if (refreshedSince(seen, current) || !due(current)) return current
     const pending = unsaved.get(current.id)
-    const tokens = pending !== undefined && pending.spent === current.tokens.refreshToken ? pending.tokens : await grant(current)
-    return writeTokens(current, tokens, lockUntil)
+    const refreshed = pending !== undefined && pending.spent === current.tokens.refreshToken ? pending.refreshed : await grant(current)
+    return writeTokens(current, refreshed, lockUntil)
   }
 
-  async function grant(current: SessionRecord): Promise<TokenSet> {
+  async function grant(current: SessionRecord): Promise<Refreshed> {
     try {
-      const tokens = await deps.refresh(current.tokens)
+      const refreshed = await deps.refresh(current)
       deps.onRefresh?.('ok')
-      return tokens
+      return refreshed
     } catch (error) {
       const expired = error instanceof CloakroomError && error.code === 'session_expired'
       deps.onRefresh?.(expired ? 'invalid_grant' : 'unavailable')
@@ -116,11 +117,11 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
    * record; a record whose tokens changed means another refresh won (our lock had expired), and
    * its tokens stand. A store outage is retried while the lock lasts, then the tokens are kept here.
    */
-  async function writeTokens(current: SessionRecord, tokens: TokenSet, lockUntil: number): Promise<SessionRecord> {
+  async function writeTokens(current: SessionRecord, refreshed: Refreshed, lockUntil: number): Promise<SessionRecord> {
     let base = current
     for (let attempt = 0, backoff = 100; attempt < 10;) {
       try {
-        const next = { ...base, tokens, version: base.version + 1 }
+        const next = { ...base, tokens: refreshed.tokens, claims: refreshed.claims ?? base.claims, version: base.version + 1 }
         if (await store.updateSession(next)) {
           unsaved.delete(current.id)
           return next
@@ -132,7 +133,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
         attempt++
       } catch (error) {
         if (!isStoreDown(error) || now() + backoff > lockUntil) {
-          if (isStoreDown(error)) remember(current, tokens)
+          if (isStoreDown(error)) remember(current, refreshed)
           throw error
         }
         await sleep(backoff)
@@ -142,9 +143,9 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     throw new CloakroomError('store_unavailable', 'Could not store the refreshed tokens')
   }
 
-  function remember(current: SessionRecord, tokens: TokenSet): void {
+  function remember(current: SessionRecord, refreshed: Refreshed): void {
     for (const [id, entry] of unsaved) if (now() - entry.at > 3_600_000) unsaved.delete(id)
-    if (unsaved.size < 10_000) unsaved.set(current.id, { spent: current.tokens.refreshToken, tokens, at: now() })
+    if (unsaved.size < 10_000) unsaved.set(current.id, { spent: current.tokens.refreshToken, refreshed, at: now() })
   }
 
   return {
