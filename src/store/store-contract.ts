@@ -46,6 +46,15 @@ export function samplePendingLogin(at: number): PendingLogin {
   return { codeVerifier: `cv-${id()}`, nonce: `n-${id()}`, returnTo: '/after?x=1', browserBinding: `bb-${id()}`, createdAt: at }
 }
 
+/** Fails unless `dump` (whatever a store's backing service holds, as text) shows none of the record's secrets in clear. */
+export function assertHoldsNoSecret(dump: string, session: SessionRecord, login: PendingLogin): void {
+  const secrets = [session.tokens.accessToken, session.tokens.refreshToken, session.tokens.idToken, session.sub,
+    session.idpSid, 'alice@example.com', login.codeVerifier, login.nonce, login.browserBinding]
+  for (const secret of secrets) {
+    assert.ok(secret !== undefined && !dump.includes(secret), `the store holds ${secret} in clear`)
+  }
+}
+
 /**
  * The behaviour every SessionStore must show (STYLE: one suite, run against every store).
  * `makeStore` is called once per test and gives a fresh, empty store.
