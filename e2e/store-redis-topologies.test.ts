@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test'
 import { createClient } from 'redis'
 import type { StoreConfig } from '../src/config/types.ts'
 import { createStore, type StoreLog } from '../src/store/create-store.ts'
-import { assertHoldsNoSecret, samplePendingLogin, sampleSession, storeContract } from '../src/store/store-contract.ts'
+import { assertHoldsNoSecret, fillWithSecrets, sampleSession, storeContract } from '../src/store/store-contract.ts'
 import type { SessionStore } from '../src/store/types.ts'
 import { startRedisCluster, type RedisCluster } from './fixtures/redis-cluster.ts'
 import { startRedisSentinel, type RedisSentinel } from './fixtures/redis-sentinel.ts'
@@ -87,12 +87,7 @@ describe('redis-cluster store, seen from each node', () => {
     const store = await clusterStore(prefix)
     after(() => store.close())
     const clients = await nodeClients()
-    const at = Math.floor(Date.now() / 1000)
-    const session = sampleSession(at)
-    const login = samplePendingLogin(at)
-    await store.createSession(session)
-    await store.updateSession({ ...session, version: 2 })
-    await store.putPendingLogin('state-1', login, 600)
+    const { session, login } = await fillWithSecrets(store)
 
     const contents: unknown[] = []
     const keys: string[] = []

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient } from 'redis'
 import { CloakroomError } from '../src/errors.ts'
 import { createStore, type StoreLog } from '../src/store/create-store.ts'
-import { assertHoldsNoSecret, samplePendingLogin, sampleSession, storeContract } from '../src/store/store-contract.ts'
+import { assertHoldsNoSecret, fillWithSecrets, samplePendingLogin, sampleSession, storeContract } from '../src/store/store-contract.ts'
 import type { SessionStore } from '../src/store/types.ts'
 import { startRedis, type RedisServer } from './fixtures/redis-server.ts'
 import { freePort } from './fixtures/free-port.ts'
@@ -70,12 +70,7 @@ describe('redis store, seen from inside Redis', () => {
     const store = await redisStore(redis.url, { keyPrefix: prefix })
     const raw = await rawClient(redis.url)
     after(async () => { await raw.close(); await store.close() })
-    const at = Math.floor(Date.now() / 1000)
-    const session = sampleSession(at)
-    const login = samplePendingLogin(at)
-    await store.createSession(session)
-    await store.updateSession({ ...session, version: 2 })
-    await store.putPendingLogin('state-1', login, 600)
+    const { session, login } = await fillWithSecrets(store)
 
     const keys = (await raw.keys(`${prefix}*`)).sort()
     const indexKeys = keys.filter((key) => key.startsWith(`${prefix}index:`))

@@ -27,7 +27,3 @@ export class CloakroomError extends Error {
     this.retryAfter = options.retryAfter
   }
 }
-
-export function isCloakroomError(value: unknown): value is CloakroomError {
-  return value instanceof CloakroomError
-}

@@ -46,6 +46,17 @@ export function samplePendingLogin(at: number): PendingLogin {
   return { codeVerifier: `cv-${id()}`, nonce: `n-${id()}`, returnTo: '/after?x=1', browserBinding: `bb-${id()}`, createdAt: at }
 }
 
+/** Writes a session (created, then updated) and a pending login: every kind of record a store keeps. */
+export async function fillWithSecrets(store: SessionStore): Promise<{ session: SessionRecord; login: PendingLogin }> {
+  const at = Math.floor(Date.now() / 1000)
+  const session = sampleSession(at)
+  const login = samplePendingLogin(at)
+  await store.createSession(session)
+  await store.updateSession({ ...session, version: 2 })
+  await store.putPendingLogin('state-1', login, 600)
+  return { session, login }
+}
+
 /** Fails unless `dump` (whatever a store's backing service holds, as text) shows none of the record's secrets in clear. */
 export function assertHoldsNoSecret(dump: string, session: SessionRecord, login: PendingLogin): void {
   const secrets = [session.tokens.accessToken, session.tokens.refreshToken, session.tokens.idToken, session.sub,
