@@ -27,6 +27,12 @@ export interface IdpOptions {
   readonly interactions: 'dev' | 'auto'
 }
 
+/**
+ * Rewrites a successful token endpoint answer: return the body to send instead (an object, sent as
+ * JSON), or a string sent verbatim as `application/json` (malformed answers).
+ */
+export type TokenResponseTamper = (body: Record<string, unknown>, grantType: string) => Record<string, unknown> | string | Promise<Record<string, unknown> | string>
+
 export interface Idp {
   readonly issuer: string
   readonly port: number
@@ -42,6 +48,11 @@ export interface Idp {
    * that gives up was never seen), or 'after' (a slow answer: the grant is done, tokens rotated).
    */
   setTokenDelay(ms: number, when?: 'before' | 'after'): void
+  /**
+   * Until cleared with undefined, every successful token endpoint answer goes through `tamper`
+   * (a broken or hostile IdP, for tests). The grant itself is done as usual: codes are consumed.
+   */
+  setTokenResponseTamper(tamper: TokenResponseTamper | undefined): void
   /** Ends every grant of an account at the IdP, as an administrator would: its refresh tokens stop working. */
   revokeGrants(accountId: string): Promise<void>
   /** Signs a JWT with the IdP's own signing key (for crafted logout tokens). */
@@ -70,6 +81,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
   const issuer = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
   let user = 'alice'
   let tokenDelay = { ms: 0, when: 'before' as 'before' | 'after' }
+  let tokenTamper: TokenResponseTamper | undefined
   const grants: Record<string, number> = {}
   const counts = { revokedGrants: 0, backchannelLogouts: 0 }
   const grantsOf = new Map<string, Set<string>>()
@@ -131,6 +143,15 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     await next()
     if (delayed && when === 'after') await new Promise((resolve) => setTimeout(resolve, ms))
   })
+  provider.use(async (ctx, next) => {
+    await next()
+    const tamper = tokenTamper
+    if (tamper === undefined || ctx.path !== '/token' || ctx.method !== 'POST' || ctx.status !== 200) return
+    if (typeof ctx.body !== 'object' || ctx.body === null) return
+    const tampered = await tamper({ ...(ctx.body as Record<string, unknown>) }, String(ctx.oidc?.params?.['grant_type'] ?? 'unknown'))
+    ctx.body = tampered
+    if (typeof tampered === 'string') ctx.type = 'application/json'
+  })
 
   const handle = provider.callback()
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -157,6 +178,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     get revokedGrants() { return counts.revokedGrants },
     get backchannelLogouts() { return counts.backchannelLogouts },
     setTokenDelay: (ms, when = 'before') => { tokenDelay = { ms, when } },
+    setTokenResponseTamper: (tamper) => { tokenTamper = tamper },
     async revokeGrants(accountId) {
       for (const grantId of grantsOf.get(accountId) ?? []) {
         const grant = await provider.Grant.find(grantId)
