@@ -71,7 +71,12 @@ const rows: readonly Row[] = [
     yaml: yamlWith({ publicUrl: 'publicUrl: https://me:pw@app.example.com' }),
     lines: ['publicUrl: must be an http(s) URL without user name or password (got "https://***@app.example.com")'],
   },
-  { name: 'trustProxy yes', yaml: yamlWith({ x: 'trustProxy: yes' }), lines: ['trustProxy: must be true or false (got "yes")'] },
+  { name: 'trustProxy yes', yaml: yamlWith({ x: 'trustProxy: yes' }), lines: ['trustProxy: must be true, false or a number of proxies from 0 to 10 (got "yes")'] },
+  { name: 'trustProxy negative', yaml: yamlWith({ x: 'trustProxy: -1' }), lines: ['trustProxy: must be true, false or a number of proxies from 0 to 10 (got -1)'] },
+  { name: 'trustProxy too many', yaml: yamlWith({ x: 'trustProxy: 11' }), lines: ['trustProxy: must be true, false or a number of proxies from 0 to 10 (got 11)'] },
+  { name: 'trustProxy fraction', yaml: yamlWith({ x: 'trustProxy: 1.5' }), lines: ['trustProxy: must be true, false or a number of proxies from 0 to 10 (got 1.5)'] },
+  { name: 'trustProxy quoted', yaml: yamlWith({ x: 'trustProxy: "2"' }), lines: ['trustProxy: must be true, false or a number of proxies from 0 to 10 (got "2")'] },
+  { name: 'trustProxy as a list', yaml: yamlWith({ x: 'trustProxy: [10.0.0.1]' }), lines: ['trustProxy: must be true, false or a number of proxies from 0 to 10 (got a list)'] },
 
   // oidc
   {

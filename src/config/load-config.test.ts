@@ -34,7 +34,7 @@ test('a minimal config gets every default', () => {
   const expected: Config = {
     listen: { host: '0.0.0.0', port: 8080 },
     publicUrl: 'https://app.example.com',
-    trustProxy: false,
+    trustProxy: 0,
     oidc: {
       issuer: 'https://idp.example.com',
       clientId: 'spa-bff',
@@ -93,7 +93,7 @@ routes:
   const expected: Config = {
     listen: { host: '127.0.0.1', port: 0 },
     publicUrl: 'http://localhost:3000',
-    trustProxy: true,
+    trustProxy: 1,
     oidc: {
       issuer: 'http://127.0.0.1:4000/realms/demo/',
       clientId: '12345',
@@ -129,6 +129,24 @@ test('the other store types and the metrics host default', () => {
   ]
   for (const [yaml, store] of table) assert.deepEqual(loadConfig(`${MINIMAL}${yaml}\n`, ENV).store, store, yaml)
   assert.deepEqual(loadConfig(`${MINIMAL}metrics: { listen: { port: 9464 } }\n`, ENV).metrics, { listen: { host: '127.0.0.1', port: 9464 } })
+})
+
+test('trustProxy is read as the number of trusted front proxies', () => {
+  const table: [string, number][] = [
+    ['', 0],
+    ['trustProxy: ~', 0],
+    ['trustProxy: false', 0],
+    ['trustProxy: true', 1],
+    ['trustProxy: 0', 0],
+    ['trustProxy: -0', 0],
+    ['trustProxy: 1', 1],
+    ['trustProxy: 2', 2],
+    ['trustProxy: 2.0', 2],
+    ['trustProxy: 10', 10],
+    ['trustProxy: ${HOPS:-false}', 0],
+  ]
+  for (const [yaml, hops] of table) assert.equal(loadConfig(`${MINIMAL}${yaml}\n`, ENV).trustProxy, hops, yaml)
+  assert.equal(loadConfig(`${MINIMAL}trustProxy: \${HOPS:-false}\n`, { ...ENV, HOPS: '3' }).trustProxy, 3)
 })
 
 test('the __Host- and __Secure- prefixes are dropped from the cookie name when publicUrl is http', () => {

@@ -5,12 +5,12 @@ import { deepFreeze } from './deep-freeze.ts'
 import { parseYaml } from './parse-yaml.ts'
 import { readOidc } from './read-oidc.ts'
 import { readRoutes } from './read-routes.ts'
-import { readCsrf, readHostPort, readLogin, readMetrics, readPublicUrl, readTimeouts, readTokens } from './read-sections.ts'
+import { readCsrf, readHostPort, readLogin, readMetrics, readPublicUrl, readTimeouts, readTokens, readTrustProxy } from './read-sections.ts'
 import { readSession } from './read-session.ts'
 import { readStore } from './read-store.ts'
 import { type Env, substituteEnv } from './substitute-env.ts'
 import type { Config } from './types.ts'
-import { type Mapping, type Problems, readBoolean, readMapping } from './validate.ts'
+import { type Mapping, type Problems, readMapping } from './validate.ts'
 
 const KEYS = ['listen', 'publicUrl', 'trustProxy', 'oidc', 'session', 'store', 'tokens', 'timeouts', 'login', 'metrics', 'csrf', 'routes']
 
@@ -52,8 +52,7 @@ function readConfig(problems: Problems, root: Mapping, baseDir: string): Config 
   return {
     listen,
     publicUrl: publicUrl ?? '',
-    // default: false; without a front proxy, X-Forwarded-* would come from the client itself
-    trustProxy: readBoolean(problems, 'trustProxy', root.trustProxy, false),
+    trustProxy: readTrustProxy(problems, root.trustProxy),
     oidc: readOidc(problems, root.oidc, publicUrl, baseDir),
     session: readSession(problems, root.session, publicUrl),
     store: readStore(problems, root.store),

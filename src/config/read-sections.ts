@@ -1,4 +1,4 @@
-/** Readers for the small top-level sections: listen, publicUrl, tokens, timeouts, login, metrics, csrf. */
+/** Readers for the small top-level sections: listen, publicUrl, trustProxy, tokens, timeouts, login, metrics, csrf. */
 import type { Config, HostPort } from './types.ts'
 import { readHttpUrl } from './urls.ts'
 import {
@@ -6,6 +6,8 @@ import {
 } from './validate.ts'
 
 const MAX_PORT = 65_535
+// More front proxies than this in one chain is a misreading of the setting, not a deployment.
+const MAX_PROXY_HOPS = 10
 
 /** A `{ host, port }` mapping; port 0 asks the OS for a free port (tests). */
 export function readHostPort(problems: Problems, path: string, value: unknown, fallback: { host: string; port?: number }): HostPort {
@@ -22,6 +24,17 @@ export function readHostPort(problems: Problems, path: string, value: unknown, f
 /** The origin the browser sees, without a trailing slash; `undefined` when missing or wrong. */
 export function readPublicUrl(problems: Problems, value: unknown): string | undefined {
   return readHttpUrl(problems, 'publicUrl', value, { path: false, query: false })?.origin
+}
+
+/** `true`, `false` or a hop count, as the number of trusted front proxies (Config.trustProxy). */
+export function readTrustProxy(problems: Problems, value: unknown): number {
+  // default: false (0); without a front proxy, X-Forwarded-* would come from the client itself
+  if (isAbsent(value) || value === false) return 0
+  if (value === true) return 1
+  // `+ 0` turns a YAML -0 into 0.
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_PROXY_HOPS) return value + 0
+  problems.push(mismatch('trustProxy', `true, false or a number of proxies from 0 to ${MAX_PROXY_HOPS}`, value))
+  return 0
 }
 
 export function readTokens(problems: Problems, value: unknown): Config['tokens'] {

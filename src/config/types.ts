@@ -50,7 +50,12 @@ export interface RouteConfig {
 export interface Config {
   readonly listen: HostPort
   readonly publicUrl: string
-  readonly trustProxy: boolean
+  /**
+   * How many front proxies (load balancers, ingress) stand between the browser and Cloakroom, each adding
+   * itself to X-Forwarded-For: the forwarding headers are believed from that many hops and no further.
+   * 0 (`trustProxy: false`, the default) believes none of them; `true` means 1. At most 10.
+   */
+  readonly trustProxy: number
   readonly oidc: OidcConfig
   readonly session: SessionConfig
   readonly store: StoreConfig
