@@ -235,6 +235,26 @@ const rows: readonly Row[] = [
   { name: 'metrics without a port', yaml: yamlWith({ metrics: 'metrics: { listen: { host: 127.0.0.1 } }' }), lines: ['metrics.listen.port: required (an integer from 0 to 65535)'] },
   { name: 'metrics on the main port', yaml: yamlWith({ metrics: 'metrics: { listen: { port: 8080 } }' }), lines: ['metrics.listen.port: must differ from listen.port (both are 8080)'] },
   { name: 'metrics as a port', yaml: yamlWith({ metrics: 'metrics: { listen: 9464 }' }), lines: ['metrics.listen: must be a mapping (got 9464)'] },
+  ...[
+    ['Content-Type', 'must not be a CORS-safelisted header (Content-Type): browsers send it cross-site without a preflight'],
+    ['accept', 'must not be a CORS-safelisted header (accept): browsers send it cross-site without a preflight'],
+    ['Accept-Language', 'must not be a CORS-safelisted header (Accept-Language): browsers send it cross-site without a preflight'],
+    ['CONTENT-LANGUAGE', 'must not be a CORS-safelisted header (CONTENT-LANGUAGE): browsers send it cross-site without a preflight'],
+    ['Range', 'must not be a CORS-safelisted header (Range): browsers send it cross-site without a preflight'],
+    ['Cookie', 'must not be a forbidden request header (Cookie): browsers do not let JavaScript set it'],
+    ['origin', 'must not be a forbidden request header (origin): browsers do not let JavaScript set it'],
+    ['Referer', 'must not be a forbidden request header (Referer): browsers do not let JavaScript set it'],
+    ['dnt', 'must not be a forbidden request header (dnt): browsers do not let JavaScript set it'],
+    ['Transfer-Encoding', 'must not be a forbidden request header (Transfer-Encoding): browsers do not let JavaScript set it'],
+    ['Sec-CSRF', 'must not start with Sec- (Sec-CSRF): browsers do not let JavaScript set such headers'],
+    ['sec-fetch-site', 'must not start with Sec- (sec-fetch-site): browsers do not let JavaScript set such headers'],
+    ['Proxy-Authorization', 'must not start with Proxy- (Proxy-Authorization): browsers do not let JavaScript set such headers'],
+    ['Authorization', 'must not be Authorization (Authorization): Cloakroom strips it before forwarding'],
+  ].map(([header, line]) => ({ name: `csrf header ${header}`, yaml: yamlWith({ csrf: `csrf: { headerName: ${header} }` }), lines: [`csrf.headerName: ${line}`] })),
+  // Near misses of the refused names are ordinary custom headers.
+  ...['X-CSRF', 'X-Requested-With', 'X-Content-Type', 'Content-Type-X', 'Accepts', 'Secret', 'Proxied', 'X-Sec-Token', 'X-Authorization'].map((header) => (
+    { name: `csrf header ${header} is fine`, yaml: yamlWith({ csrf: `csrf: { headerName: ${header} }` }), lines: [] }
+  )),
   { name: 'csrf header with a space', yaml: yamlWith({ csrf: 'csrf: { headerName: X CSRF }' }), lines: ['csrf.headerName: must be a header name of letters, digits and !#$%&\'*+-.^_`|~ (got "X CSRF")'] },
 
   // routes

@@ -1,8 +1,8 @@
-/** Readers for the small top-level sections: listen, publicUrl, trustProxy, tokens, timeouts, login, metrics, csrf. */
+/** Readers for the small top-level sections: listen, publicUrl, trustProxy, tokens, timeouts, login, metrics. */
 import type { Config, HostPort } from './types.ts'
 import { readHttpUrl } from './urls.ts'
 import {
-  isAbsent, isMapping, isToken, keyPath, mismatch, type Problems, readDuration, readInteger, readMapping, readString, required,
+  isAbsent, isMapping, keyPath, mismatch, type Problems, readDuration, readInteger, readMapping, readString, required,
 } from './validate.ts'
 
 const MAX_PORT = 65_535
@@ -72,12 +72,4 @@ export function readMetrics(problems: Problems, value: unknown, listen: HostPort
     problems.push(`metrics.listen.port: must differ from listen.port (both are ${address.port})`)
   }
   return { listen: address }
-}
-
-export function readCsrf(problems: Problems, value: unknown): Config['csrf'] {
-  const csrf = readMapping(problems, 'csrf', value, ['headerName'])
-  // default: X-CSRF; any custom header forces a CORS preflight, which a cross-site page cannot pass
-  const headerName = readString(problems, 'csrf.headerName', csrf.headerName, 'X-CSRF')
-  if (!isToken(headerName)) problems.push(mismatch('csrf.headerName', 'a header name of letters, digits and !#$%&\'*+-.^_`|~', headerName))
-  return { headerName }
 }
