@@ -1,10 +1,11 @@
 import type { Middleware } from 'koa'
 import { CloakroomError } from '../errors.ts'
-import { serveStatic, type Forwarder } from '../proxy/index.ts'
+import type { Forwarder } from '../proxy/index.ts'
 import type { AppState } from './app-state.ts'
 import { authorizeRoute, requestPath } from './authorize-route.ts'
 import type { Deps } from './deps.ts'
 import type { CsrfOptions } from './middleware/csrf.ts'
+import { staticFiles } from './static-files.ts'
 
 /** Everything that is not an /auth or health endpoint: the configured routes, first prefix match wins. */
 export function routesHandler(deps: Deps, forwarder: Forwarder, csrf: CsrfOptions): Middleware<AppState> {
@@ -17,7 +18,7 @@ export function routesHandler(deps: Deps, forwarder: Forwarder, csrf: CsrfOption
       })
     if (route.static !== undefined) {
       const path = requestPath(ctx.req.url ?? '/')
-      await serveStatic(ctx, route.static, route.path === '/' ? path : path.slice(route.path.length) || '/')
+      await staticFiles(ctx, route.static, route.path === '/' ? path : path.slice(route.path.length) || '/')
       return
     }
     ctx.respond = false
