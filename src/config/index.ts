@@ -4,3 +4,4 @@ export { loadConfig, loadConfigFile, type LoadConfigOptions } from './load-confi
 export { substituteEnv, type Env } from './substitute-env.ts'
 export type * from './types.ts'
 export { matchesPrefix } from './paths.ts'
+export { configWarnings } from './warnings.ts'
