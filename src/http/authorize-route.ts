@@ -5,6 +5,7 @@ import { hasDotSegments, matchRoute } from '../proxy/index.ts'
 import type { SessionRecord } from '../store/index.ts'
 import type { Deps } from './deps.ts'
 import { checkCsrf, checkOrigin, type CsrfOptions } from './middleware/csrf.ts'
+import { parseRequestTarget } from './request-target.ts'
 
 export interface RouteRequest {
   /** The request target as received (`req.url`). */
@@ -48,11 +49,10 @@ export async function authorizeRoute(request: RouteRequest, deps: Deps, csrf: Cs
 }
 
 /**
- * The path of an origin-form request target ("/a/b?c"), undecoded. Absolute-form ("http://host/…")
- * and authority-form targets are for forward proxies: refused, so the path we match is the path we forward.
+ * The path of an origin-form request target ("/a/b?c"), undecoded. Any target that the route check
+ * and the route's target could read differently (absolute-form, a backslash, a fragment, anything URL
+ * parsing rewrites) is bad_request: see parseRequestTarget.
  */
 export function requestPath(url: string): string {
-  if (!url.startsWith('/') || url.startsWith('//')) throw new CloakroomError('bad_request', 'Malformed request target')
-  const end = url.search(/[?#]/)
-  return end === -1 ? url : url.slice(0, end)
+  return parseRequestTarget(url).path
 }
