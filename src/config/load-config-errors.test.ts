@@ -46,6 +46,16 @@ const rows: readonly Row[] = [
   { name: 'unknown tag', yaml: yamlWith({ x: 'trustProxy: !env X' }), lines: ['yaml: line 5, column 13: invalid YAML (tag resolve failed)'] },
   { name: 'binary value', yaml: yamlWith({ publicUrl: 'publicUrl: !!binary aGVsbG8=' }), lines: ['publicUrl: must be an http(s) URL (got binary data)'] },
   { name: 'unknown top-level key, close', yaml: yamlWith({ x: 'trust_proxy: true' }), lines: ['trust_proxy: unknown key (did you mean "trustProxy"?)'] },
+  {
+    name: 'an unknown key that is not a plain name is quoted, and its line stays one line',
+    yaml: yamlWith({ x: '"a\\nb": 1\n"": 2\n"x.y": 3', routes: 'routes: [{ path: /api, target: "http://x", "to ken": user }]' }),
+    lines: [
+      `"a\\nb": unknown key (expected one of: ${KEYS_LIST})`,
+      `"": unknown key (expected one of: ${KEYS_LIST})`,
+      `"x.y": unknown key (expected one of: ${KEYS_LIST})`,
+      'routes[0]."to ken": unknown key (did you mean "token"?)',
+    ],
+  },
   { name: 'unknown top-level key, far', yaml: yamlWith({ x: 'logLevel: debug' }), lines: [`logLevel: unknown key (expected one of: ${KEYS_LIST})`] },
   {
     name: 'missing env var',
@@ -202,6 +212,17 @@ const rows: readonly Row[] = [
     yaml: yamlWith({ store: 'store: { url: "http://user:hunter2@redis:6379" }' }),
     lines: ['store.url: must be a redis:// or rediss:// URL (got "http://***@redis:6379")'],
   },
+  ...([
+    ['redis://:abc/def+ghi@redis:6379', 'redis://***@redis:6379'],
+    ['redis://:a?b#c@redis:6379', 'redis://***@redis:6379'],
+    ['http://user:p@ss@redis:6379', 'http://***@redis:6379'],
+    ['user:hunter2@redis:6379', '***@redis:6379'],
+  ] satisfies [string, string][]).map(([url, shown]) => ({
+    name: `a store URL password with / ? # @ or without a scheme is not echoed (${shown})`,
+    yaml: yamlWith({ store: 'store: { url: "${REDIS_URL}" }' }),
+    env: { REDIS_URL: url },
+    lines: [`store.url: must be a redis:// or rediss:// URL (got "${shown}")`],
+  })),
   { name: 'cluster without nodes', yaml: yamlWith({ store: 'store: { type: redis-cluster }' }), lines: ['store.nodes: required (a list of redis:// or rediss:// URLs of the seed nodes)'] },
   {
     name: 'cluster with bad nodes',
@@ -235,7 +256,7 @@ const rows: readonly Row[] = [
   { name: 'metrics without a port', yaml: yamlWith({ metrics: 'metrics: { listen: { host: 127.0.0.1 } }' }), lines: ['metrics.listen.port: required (an integer from 0 to 65535)'] },
   { name: 'metrics on the main port', yaml: yamlWith({ metrics: 'metrics: { listen: { port: 8080 } }' }), lines: ['metrics.listen.port: must differ from listen.port (both are 8080)'] },
   { name: 'metrics as a port', yaml: yamlWith({ metrics: 'metrics: { listen: 9464 }' }), lines: ['metrics.listen: must be a mapping (got 9464)'] },
-  ...[
+  ...([
     ['Content-Type', 'must not be a CORS-safelisted header (Content-Type): browsers send it cross-site without a preflight'],
     ['accept', 'must not be a CORS-safelisted header (accept): browsers send it cross-site without a preflight'],
     ['Accept-Language', 'must not be a CORS-safelisted header (Accept-Language): browsers send it cross-site without a preflight'],
@@ -250,7 +271,7 @@ const rows: readonly Row[] = [
     ['sec-fetch-site', 'must not start with Sec- (sec-fetch-site): browsers do not let JavaScript set such headers'],
     ['Proxy-Authorization', 'must not start with Proxy- (Proxy-Authorization): browsers do not let JavaScript set such headers'],
     ['Authorization', 'must not be Authorization (Authorization): Cloakroom strips it before forwarding'],
-  ].map(([header, line]) => ({ name: `csrf header ${header}`, yaml: yamlWith({ csrf: `csrf: { headerName: ${header} }` }), lines: [`csrf.headerName: ${line}`] })),
+  ] satisfies [string, string][]).map(([header, line]) => ({ name: `csrf header ${header}`, yaml: yamlWith({ csrf: `csrf: { headerName: ${header} }` }), lines: [`csrf.headerName: ${line}`] })),
   // Near misses of the refused names are ordinary custom headers.
   ...['X-CSRF', 'X-Requested-With', 'X-Content-Type', 'Content-Type-X', 'Accepts', 'Secret', 'Proxied', 'X-Sec-Token', 'X-Authorization'].map((header) => (
     { name: `csrf header ${header} is fine`, yaml: yamlWith({ csrf: `csrf: { headerName: ${header} }` }), lines: [] }

@@ -8,7 +8,13 @@ export interface UrlRules {
 
 /** Hides the user-info part of a URL (a Redis password, say) before it is shown in a problem line. */
 export function redactUrl(value: string): string {
-  return value.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#@]*@/, '$1***@')
+  // Everything before the last "@" may be user info: a password written without percent-encoding can
+  // hold "/", "?", "#" or "@" itself, and the scheme may be missing ("user:pw@host"). A path with an
+  // "@" is hidden too; showing less is the safe mistake.
+  const at = value.lastIndexOf('@')
+  if (at === -1) return value
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(value)?.[0] ?? ''
+  return `${scheme}***${value.slice(at)}`
 }
 
 function urlMismatch(path: string, expected: string, value: unknown): string {

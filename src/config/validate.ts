@@ -23,8 +23,13 @@ export function isAbsent(value: unknown): value is undefined | null {
   return value === undefined || value === null
 }
 
+// Keys as operators write them; any other key (empty, spaced, dotted, multi-line) is shown quoted, so
+// that a problem line stays one line and its path reads one way.
+const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/
+
 export function keyPath(parent: string, key: string): string {
-  return parent === '' ? key : `${parent}.${key}`
+  const shown = PLAIN_KEY.test(key) ? key : JSON.stringify(key)
+  return parent === '' ? shown : `${parent}.${shown}`
 }
 
 export function itemPath(parent: string, index: number): string {
