@@ -24,6 +24,7 @@ import { backchannelLogoutHandler } from './http/backchannel.ts'
 import { routesHandler } from './http/routes.ts'
 import { upgradeHandler } from './http/upgrade.ts'
 import { createMetrics, serveMetrics } from './http/metrics.ts'
+import { createClientErrorHandler } from './http/client-error.ts'
 
 export interface ServerOptions {
   readonly config: Config
@@ -32,6 +33,15 @@ export interface ServerOptions {
   readonly now?: () => number
   /** Replaces fetch for calls to the issuer. */
   readonly fetch?: CustomFetch
+  /** Tests only: shorter HTTP server timeouts than the production values below. */
+  readonly httpTimeouts?: HttpTimeouts
+}
+
+export interface HttpTimeouts {
+  readonly headersMs?: number
+  readonly requestMs?: number
+  readonly keepAliveMs?: number
+  readonly checkIntervalMs?: number
 }
 
 export interface RunningServer {
@@ -41,7 +51,7 @@ export interface RunningServer {
 }
 
 /** Builds Deps, lists the middleware order once, and listens. */
-export async function startServer({ config, log, now = Date.now, fetch }: ServerOptions): Promise<RunningServer> {
+export async function startServer({ config, log, now = Date.now, fetch, httpTimeouts = {} }: ServerOptions): Promise<RunningServer> {
   const store = await createStore(config.store, { secrets: config.session.secrets, log, now })
   const oidc = await createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) })
   const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'), now)
@@ -86,10 +96,23 @@ export async function startServer({ config, log, now = Date.now, fetch }: Server
   app.use(router.routes())
   app.use(routesHandler(deps, forwarder, csrf))
 
-  const server = createServer(app.callback())
+  const server = createServer({
+    // A browser sends its headers in one go; 20 s leaves room for a lossy mobile link and stops a
+    // slowloris client from holding a socket longer (408 through the clientError handler).
+    headersTimeout: httpTimeouts.headersMs ?? 20_000,
+    // A request body must arrive within 5 min (Node's default, chosen here on purpose): room for a
+    // large upload on a slow link, while a trickling one cannot hold a connection forever.
+    requestTimeout: httpTimeouts.requestMs ?? 300_000,
+    // Longer than the 60 s idle timeout of common load balancers, so the balancer, not Cloakroom,
+    // closes an idle connection and never sends a request on one we are closing (a 502 there).
+    keepAliveTimeout: httpTimeouts.keepAliveMs ?? 65_000,
+    // Node checks the two timeouts above on this interval (30 s by default, which would let a
+    // stalled client stay up to 30 s past them); walking the connection list every 2 s is cheap.
+    connectionsCheckingInterval: httpTimeouts.checkIntervalMs ?? 2_000,
+  }, app.callback())
   const upgraded = new Set<Duplex>()
   server.on('upgrade', upgradeHandler(deps, forwarder, csrf, upgraded))
-  server.on('clientError', (_error, socket) => socket.destroy())
+  server.on('clientError', createClientErrorHandler(log, { now }))
   await listen(server, config.listen.port, config.listen.host)
   const port = (server.address() as AddressInfo).port
   const metricsServer = config.metrics.listen === null ? undefined : await serveMetrics(metrics, config.metrics.listen)
