@@ -17,7 +17,7 @@ function recordingLog(): StoreLog & { lines: string[] } {
   return { lines, info: (_obj, msg) => lines.push(`info ${msg}`), warn: (_obj, msg) => lines.push(`warn ${msg}`), error: (_obj, msg) => lines.push(`error ${msg}`) }
 }
 
-interface StoreOptions { keyPrefix?: string; log?: StoreLog; now?: () => number; connectTimeoutMs?: number; commandTimeoutMs?: number }
+interface StoreOptions { keyPrefix?: string; log?: StoreLog; now?: () => number; connectTimeoutMs?: number; commandTimeoutMs?: number; maxPendingLogins?: number }
 
 function redisStore(url: string, { keyPrefix = `e2e:${randomUUID()}:`, log = recordingLog(), now = Date.now, ...timeouts }: StoreOptions = {}): Promise<SessionStore> {
   return createStore({ type: 'redis', url, keyPrefix }, { secrets: SECRETS, log, now, ...timeouts })
@@ -59,8 +59,8 @@ let redis: RedisServer
 before(async () => { redis = await startRedis() })
 after(() => redis.stop())
 
-storeContract('redis', async () => {
-  const store = await redisStore(redis.url)
+storeContract('redis', async (options) => {
+  const store = await redisStore(redis.url, options)
   return { store, clock: undefined, cleanup: () => store.close() }
 })
 
@@ -74,10 +74,13 @@ describe('redis store, seen from inside Redis', () => {
 
     const keys = (await raw.keys(`${prefix}*`)).sort()
     const indexKeys = keys.filter((key) => key.startsWith(`${prefix}index:`))
-    assert.deepEqual(keys.filter((key) => !indexKeys.includes(key)), [`${prefix}login:state-1`, `${prefix}session:${session.id}`])
+    // The count of logins in flight: a number, with a TTL.
+    const counters = keys.filter((key) => key.startsWith(`${prefix}pending-logins:`))
+    assert.equal(counters.length, 1)
+    assert.deepEqual(keys.filter((key) => !indexKeys.includes(key) && !counters.includes(key)), [`${prefix}login:state-1`, `${prefix}session:{${session.id}}`])
     assert.equal(indexKeys.length, 2, 'one index for the subject, one for the IdP sid')
     const login1 = await raw.get(`${prefix}login:state-1`)
-    const hash = await raw.hGetAll(`${prefix}session:${session.id}`)
+    const hash = await raw.hGetAll(`${prefix}session:{${session.id}}`)
     assert.deepEqual(Object.keys(hash).sort(), ['data', 'version'])
     assert.equal(hash['version'], '2')
     const indexMembers = await Promise.all(indexKeys.map((key) => raw.sMembers(key)))
@@ -103,12 +106,12 @@ describe('redis store, seen from inside Redis', () => {
       const ttl = await raw.pTTL(key)
       assert.ok(ttl > 0 && Math.abs(ttl - expectedMs) < 2500, `${key}: PTTL ${ttl}, expected about ${expectedMs}`)
     }
-    await ttlNear(`${prefix}session:${idleFirst.id}`, (at + 1800) * 1000 - Date.now())
-    await ttlNear(`${prefix}session:${absoluteFirst.id}`, (at + 900) * 1000 - Date.now())
+    await ttlNear(`${prefix}session:{${idleFirst.id}}`, (at + 1800) * 1000 - Date.now())
+    await ttlNear(`${prefix}session:{${absoluteFirst.id}}`, (at + 900) * 1000 - Date.now())
     await ttlNear(`${prefix}login:state-ttl`, 600_000)
 
     assert.equal(await store.updateSession({ ...idleFirst, version: 2, idleExpiresAt: at + 3000 }), true)
-    await ttlNear(`${prefix}session:${idleFirst.id}`, (at + 3000) * 1000 - Date.now())
+    await ttlNear(`${prefix}session:{${idleFirst.id}}`, (at + 3000) * 1000 - Date.now())
   })
 
   test('a record copied under another key does not open there; garbage reads as nothing', async () => {
@@ -120,9 +123,9 @@ describe('redis store, seen from inside Redis', () => {
     const [victim, attacker] = [sampleSession(at), sampleSession(at)]
     await store.createSession(victim)
     await store.createSession(attacker)
-    const victimData = await raw.hGet(`${prefix}session:${victim.id}`, 'data')
+    const victimData = await raw.hGet(`${prefix}session:{${victim.id}}`, 'data')
     assert.ok(victimData !== null)
-    await raw.hSet(`${prefix}session:${attacker.id}`, 'data', victimData)
+    await raw.hSet(`${prefix}session:{${attacker.id}}`, 'data', victimData)
     assert.equal(await store.getSession(attacker.id), undefined)
 
     await store.putPendingLogin('victim', samplePendingLogin(at), 600)
@@ -143,7 +146,7 @@ describe('redis store, seen from inside Redis', () => {
     after(async () => { await raw.close(); await store.close() })
     const session = sampleSession(Math.floor(Date.now() / 1000), 300, 3600) // idle deadline 5 min from now
     await store.createSession(session)
-    assert.equal(await raw.exists(`${prefix}session:${session.id}`), 1)
+    assert.equal(await raw.exists(`${prefix}session:{${session.id}}`), 1)
     assert.equal(await store.getSession(session.id), undefined)
   })
 

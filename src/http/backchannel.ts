@@ -26,13 +26,14 @@ export function backchannelLogoutHandler(deps: Deps): Middleware<AppState> {
     const token = (await readForm(ctx.req)).get('logout_token')
     if (token === null || token === '') throw new CloakroomError('bad_request', 'Missing logout_token')
     const claims = await deps.oidc.validateLogoutToken(token)
-    // A logout token is good once: a replayed sub-only token would end logins made after it.
+    // A logout token is good once: a replayed sub-only token would end logins made after it. It is
+    // recorded as used only once its sessions are gone, so the IdP's retry after a 503 still works.
     const jti = createHash('sha256').update(`${claims.jti}\0${claims.sub ?? ''}\0${claims.sid ?? ''}`).digest('base64url')
-    if ((await deps.store.acquireLock(`logout-jti:${jti}`, claims.validFor * 1000)).token === undefined) {
-      throw new CloakroomError('bad_request', 'Invalid logout token: it was already used')
-    }
+    const used = `logout-jti:${jti}`
+    if (await deps.store.hasMarker(used)) throw new CloakroomError('bad_request', 'Invalid logout token: it was already used')
     const ids = await sessionsNamed(deps, claims)
     await Promise.all(ids.map((id) => deps.sessions.end(id)))
+    await deps.store.putMarker(used, claims.validFor * 1000)
     ctx.state.log.info({ event: 'backchannel_logout', sessions: ids.length }, 'sessions ended by the issuer')
     ctx.status = 200
     ctx.body = ''

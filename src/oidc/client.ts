@@ -1,6 +1,6 @@
 import * as client from 'openid-client'
 import type { Config } from '../config/index.ts'
-import type { SessionRecord, TokenSet } from '../store/index.ts'
+import type { TokenSet } from '../store/index.ts'
 import { CloakroomError } from '../errors.ts'
 import { createClientAuth } from './client-auth.ts'
 import { oauthErrorCode, toIdpError } from './idp-error.ts'
@@ -9,7 +9,8 @@ import { createLogoutTokenValidator, type LogoutTokenClaims } from './logout-tok
 export interface AuthorizationRequest { readonly state: string; readonly nonce: string; readonly codeVerifier: string }
 
 export interface Refreshed {
-  readonly tokens: TokenSet
+  /** The new tokens: the presented refresh token where the issuer rotated none, no ID token where it sent none. */
+  readonly tokens: Omit<TokenSet, 'idToken'> & { readonly idToken: string | undefined }
   /** The claims of a new ID token, when the issuer sent one. */
   readonly claims: Readonly<Record<string, unknown>> | undefined
 }
@@ -29,12 +30,12 @@ export interface OidcClient {
   /** Validates the callback (state, iss, code) and redeems the code (PKCE, nonce, ID token). */
   exchangeCode(callbackUrl: URL, request: AuthorizationRequest): Promise<CodeExchangeResult>
   /**
-   * The refresh token grant for a session. Returns the new token set, keeping the refresh and ID
-   * tokens it had where the issuer sent none, and the new ID token's claims when it sent one.
-   * Throws session_expired for invalid_grant (the grant is gone) or an ID token for another
-   * subject, and idp_unavailable for anything else (network, timeout, 5xx, other refusals).
+   * The refresh token grant. Returns the new tokens, and the new ID token's claims when the issuer
+   * sent one, which must be about `expectedSub`. Throws session_expired for invalid_grant (the grant
+   * is gone) or an ID token for another subject, and idp_unavailable for anything else (network,
+   * timeout, 5xx, other refusals).
    */
-  refresh(session: SessionRecord): Promise<Refreshed>
+  refresh(grant: { readonly refreshToken: string; readonly expectedSub: string }): Promise<Refreshed>
   /** RFC 7009 revocation; false when the issuer has no revocation endpoint. Throws idp_unavailable or bad_request. */
   revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean>
   /** The end-session URL with id_token_hint and post_logout_redirect_uri, or undefined when the issuer has none. */
@@ -67,7 +68,9 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
   let pending: Promise<client.Configuration> | undefined
 
   async function load(): Promise<client.Configuration> {
-    const execute = isLoopbackHttp(issuer) ? [client.allowInsecureRequests] : []
+    // Every ID token's signature is checked against the issuer's JWKS, also from the token endpoint
+    // (where OIDC Core §3.1.3.7 would let TLS stand in for it): a forged or foreign key is refused.
+    const execute = [client.enableNonRepudiationChecks, ...(isLoopbackHttp(issuer) ? [client.allowInsecureRequests] : [])]
     try {
       const loaded = await client.discovery(
         issuer,
@@ -144,13 +147,11 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       }
     },
 
-    async refresh(session) {
-      const { tokens } = session
-      if (tokens.refreshToken === undefined) throw new CloakroomError('session_expired', 'The session has no refresh token')
+    async refresh({ refreshToken, expectedSub }) {
       const loaded = await current()
       let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>
       try {
-        response = await client.refreshTokenGrant(loaded, tokens.refreshToken)
+        response = await client.refreshTokenGrant(loaded, refreshToken)
       } catch (error) {
         // invalid_grant: the refresh token was revoked, expired or already used; the grant is gone.
         if (oauthErrorCode(error) === 'invalid_grant') {
@@ -163,11 +164,11 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       const next = tokenSetFrom(response, Math.floor(now() / 1000))
       const claims = response.claims()
       // OpenID Connect Core §12.2: a refreshed ID token must be about the same subject.
-      if (claims !== undefined && claims.sub !== session.sub) {
+      if (claims !== undefined && claims.sub !== expectedSub) {
         throw new CloakroomError('session_expired', 'The identity provider answered for another subject')
       }
       return {
-        tokens: { ...next, refreshToken: next.refreshToken ?? tokens.refreshToken, idToken: next.idToken || tokens.idToken },
+        tokens: { ...next, refreshToken: next.refreshToken ?? refreshToken, idToken: next.idToken || undefined },
         claims: claims === undefined ? undefined : { ...claims },
       }
     },

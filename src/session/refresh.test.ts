@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CloakroomError } from '../errors.ts'
-import { createMemoryStore, type SessionRecord, type SessionStore } from '../store/index.ts'
+import { createMemoryStore, refreshLockName, type SessionRecord, type SessionStore } from '../store/index.ts'
 import { sampleSession } from '../store/store-contract.ts'
 import type { Refreshed } from '../oidc/index.ts'
 import { createTokenRefresher, type RefreshOutcome } from './refresh.ts'
@@ -23,14 +23,13 @@ function issuer(options: { delayMs?: number; delayFirstOnly?: boolean; fail?: Cl
   const calls: string[] = []
   return {
     calls,
-    async refresh({ tokens }: SessionRecord): Promise<Refreshed> {
-      if (tokens.refreshToken === undefined) throw new CloakroomError('session_expired', 'no refresh token')
-      calls.push(tokens.refreshToken)
+    async refresh({ refreshToken }: { refreshToken: string }): Promise<Refreshed> {
+      calls.push(refreshToken)
       const n = calls.length
       if (n === 1 || options.delayFirstOnly !== true) await sleep(options.delayMs ?? 0)
       if (options.fail !== undefined) throw options.fail
-      const next = { ...tokens, accessToken: `at-${n}`, refreshToken: `rt-${n}`, accessTokenExpiresAt: nowSeconds() + (options.lifetime ?? 300) }
-      return { tokens: next, claims: options.claims }
+      const tokens = { accessToken: `at-${n}`, refreshToken: `rt-${n}`, accessTokenExpiresAt: nowSeconds() + (options.lifetime ?? 300), idToken: undefined, tokenType: 'Bearer', scope: undefined }
+      return { tokens, claims: options.claims }
     },
   }
 }
@@ -86,7 +85,7 @@ test('a holder that died: the lock frees after its ttl and a waiter refreshes', 
   const idp = issuer()
   const session = dueSession()
   await store.createSession(session)
-  await store.acquireLock(`refresh:${session.id}`, 300) // taken and never released
+  await store.acquireLock(refreshLockName(session.id), 300) // taken and never released
   const started = Date.now()
   const result = await refresher(store, idp, { lockTtlMs: 300 }).fresh(session)
   assert.equal(result.tokens.accessToken, 'at-1')
@@ -106,21 +105,42 @@ test('invalid_grant: the session is deleted and session_expired thrown', async (
   await store.close()
 })
 
-test('issuer unavailable: idp_unavailable, the session kept; others are told at once, and a later call retries', async () => {
+test('issuer unavailable: idp_unavailable and the session kept; the callers that waited for that attempt share its failure', async () => {
   const store = createMemoryStore({ now: Date.now })
   const outcomes: RefreshOutcome[] = []
-  const down = issuer({ fail: new CloakroomError('idp_unavailable', 'down') })
+  const down = issuer({ delayMs: 100, fail: new CloakroomError('idp_unavailable', 'down') })
   const session = dueSession()
   await store.createSession(session)
-  await assert.rejects(refresher(store, down, { outcomes }).fresh(session), { code: 'idp_unavailable' })
+  const holder = refresher(store, down, { outcomes }).fresh(session)
+  await sleep(20)
+  // Another instance that came while the attempt ran waits for it, and is told it failed.
+  const waiter = refresher(store, down, { outcomes }).fresh(session)
+  await assert.rejects(holder, { code: 'idp_unavailable' })
+  await assert.rejects(waiter, { code: 'idp_unavailable' })
+  assert.equal(down.calls.length, 1, 'the waiter did not call the issuer itself')
   assert.deepEqual(await store.getSession(session.id), session)
-  // Another instance asking right after the failure gets the answer without calling the issuer again.
-  await assert.rejects(refresher(store, down, { outcomes }).fresh(session), { code: 'idp_unavailable' })
-  assert.equal(down.calls.length, 1)
-  await sleep(250)
+  assert.deepEqual(outcomes, ['unavailable'])
+  await store.close()
+})
+
+test('a request that starts after a failed refresh ended tries again at once, on the same or another instance', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const session = dueSession()
+  await store.createSession(session)
+  const down = issuer({ fail: new CloakroomError('idp_unavailable', 'down') })
   const up = issuer()
-  assert.equal((await refresher(store, up, { outcomes }).fresh(session)).tokens.accessToken, 'at-1')
-  assert.deepEqual(outcomes, ['unavailable', 'ok'])
+  const failing = refresher(store, down, { failureHoldMs: 10_000 })
+  await assert.rejects(failing.fresh(session), { code: 'idp_unavailable' })
+  // The IdP is back: a new request on another instance does not get the stale failure.
+  const started = Date.now()
+  assert.equal((await refresher(store, up, { failureHoldMs: 10_000 }).fresh(session)).tokens.accessToken, 'at-1')
+  assert.ok(Date.now() - started < 1000, 'not held back by the failure marker')
+  assert.equal(up.calls.length, 1)
+  // And on the instance whose own attempt failed.
+  const again = dueSession()
+  await store.createSession(again)
+  await assert.rejects(failing.fresh(again), { code: 'idp_unavailable' })
+  assert.equal((await refresher(store, up).fresh(again)).tokens.accessToken, 'at-2')
   await store.close()
 })
 
@@ -129,7 +149,7 @@ test('the lock is free again after a refresh', async () => {
   const session = dueSession()
   await store.createSession(session)
   await refresher(store, issuer()).fresh(session)
-  assert.equal(typeof (await store.acquireLock(`refresh:${session.id}`, 1000)).token, 'string')
+  assert.equal(typeof (await store.acquireLock(refreshLockName(session.id), 1000)).token, 'string')
   await store.close()
 })
 
@@ -173,26 +193,47 @@ test('a holder whose lock expired does not overwrite the tokens of the refresh t
   await store.close()
 })
 
-test('the store failing after the issuer rotated: the next attempt stores the kept tokens, not a second grant', async () => {
+test('the store failing after the issuer rotated: the lock is kept and the tokens stored once it is back, never a second grant', async () => {
   const store = createMemoryStore({ now: Date.now })
   const session = dueSession()
   await store.createSession(session)
   let storeDown = true
   const flaky: SessionStore = {
     ...store,
-    updateSession: async (next) => {
+    updateSessionFenced: async (next, token) => {
       if (storeDown) throw new CloakroomError('store_unavailable', 'down')
-      return store.updateSession(next)
+      return store.updateSessionFenced(next, token)
     },
   }
   const idp = issuer()
-  const instance = refresher(flaky, idp, { lockTtlMs: 300 })
+  const unsaved: string[] = []
+  const instance = createTokenRefresher({ store: flaky, refresh: idp.refresh, refreshBefore: 30, lockTtlMs: 300, now: Date.now, pollMs: 10, onUnsaved: (o) => unsaved.push(o) })
   await assert.rejects(instance.fresh(session), { code: 'store_unavailable' })
+  // Long past the lock's ttl, no one else may take it: it still guards the spent refresh token.
+  await sleep(600)
+  const other = refresher(store, idp, { lockTtlMs: 300 })
+  await assert.rejects(other.fresh(session), { code: 'idp_unavailable' })
   storeDown = false
-  await sleep(250) // the failure marker passes
-  const result = await instance.fresh(session)
-  assert.equal(result.tokens.refreshToken, 'rt-1')
-  assert.deepEqual(idp.calls, [session.tokens.refreshToken], 'the spent refresh token was not presented again')
+  for (let i = 0; i < 50 && unsaved.length === 0; i++) await sleep(50)
+  assert.deepEqual(unsaved, ['stored'])
+  assert.equal((await store.getSession(session.id))?.tokens.refreshToken, 'rt-1')
+  assert.equal((await other.fresh(session)).tokens.refreshToken, 'rt-1')
+  assert.deepEqual(idp.calls, [session.tokens.refreshToken], 'the spent refresh token was never presented again')
+  await store.close()
+})
+
+test('a target refused the access token: replace() refreshes once although the token is not due, and only once for many callers', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const session = sampleSession(nowSeconds())
+  await store.createSession(session)
+  const idp = issuer({ delayMs: 30 })
+  const [a, b] = [refresher(store, idp), refresher(store, idp)]
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).replace(session)))
+  assert.deepEqual(new Set(results.map((r) => r.tokens.accessToken)), new Set(['at-1']))
+  assert.equal(idp.calls.length, 1)
+  // A caller still holding the refused token later gets the new one without another grant.
+  assert.equal((await a.replace(session)).tokens.accessToken, 'at-1')
+  assert.equal(idp.calls.length, 1)
   await store.close()
 })
 

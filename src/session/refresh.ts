@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CloakroomError } from '../errors.ts'
 import type { Refreshed } from '../oidc/index.ts'
-import type { SessionRecord, SessionStore } from '../store/index.ts'
+import { refreshLockName, type SessionRecord, type SessionStore } from '../store/index.ts'
 import { needsRefresh } from './rules.ts'
 
 export type RefreshOutcome = 'ok' | 'invalid_grant' | 'unavailable'
@@ -9,7 +9,7 @@ export type RefreshOutcome = 'ok' | 'invalid_grant' | 'unavailable'
 export interface TokenRefresherDeps {
   readonly store: SessionStore
   /** The refresh token grant (oidc.refresh): throws session_expired or idp_unavailable. */
-  readonly refresh: (session: SessionRecord) => Promise<Refreshed>
+  readonly refresh: (grant: { readonly refreshToken: string; readonly expectedSub: string }) => Promise<Refreshed>
   /** Runs before the lock is taken (loading the issuer's metadata), so the lock covers only the grant. */
   readonly prepare?: () => Promise<unknown>
   /** Seconds before the access token's expiry at which it is refreshed. */
@@ -21,12 +21,15 @@ export interface TokenRefresherDeps {
   /** How often a waiter looks for the holder's result (default 50 ms). */
   readonly pollMs?: number
   /**
-   * How long a failed refresh is reported to other callers as idp_unavailable (default 250 ms):
-   * long enough for every waiter, polling every `pollMs`, to see it instead of trying in turn;
-   * short enough that the next call retries.
+   * How long a failed attempt stays visible to the callers that were waiting for it (default 250 ms):
+   * long enough for each of them, polling every `pollMs`, to see it. Callers that come later try again.
    */
   readonly failureHoldMs?: number
+  /** How long rotated tokens the store could not take are retried in the background (default 10 min). */
+  readonly keepUnsavedMs?: number
   readonly onRefresh?: (outcome: RefreshOutcome) => void
+  /** Told how tokens kept through a store outage ended: stored at last, or lost. */
+  readonly onUnsaved?: (outcome: 'stored' | 'lost', sessionId: string) => void
 }
 
 export interface TokenRefresher {
@@ -35,6 +38,11 @@ export interface TokenRefresher {
    * many requests (in this process or others sharing the store) ask at the same time.
    */
   fresh(session: SessionRecord): Promise<SessionRecord>
+  /**
+   * The session with an access token other than `session`'s, which a target refused as invalid
+   * (revoked, keys rotated, an opaque token without expires_in): refreshed once, as `fresh` does.
+   */
+  replace(session: SessionRecord): Promise<SessionRecord>
 }
 
 const ended = () => new CloakroomError('session_expired', 'The session has ended; please log in again')
@@ -45,67 +53,84 @@ function refreshedSince(seen: SessionRecord, latest: SessionRecord): boolean {
   return latest.tokens.accessToken !== seen.tokens.accessToken || latest.tokens.refreshToken !== seen.tokens.refreshToken
 }
 
+/** The session as it is after a grant: the new tokens, the ID token and claims kept where none came. */
+function withTokens(base: SessionRecord, { tokens, claims }: Refreshed): SessionRecord {
+  return { ...base, tokens: { ...tokens, idToken: tokens.idToken ?? base.tokens.idToken }, claims: claims ?? base.claims, version: base.version + 1 }
+}
+
 /**
  * Single-flight refresh. In-process, concurrent callers share one promise per session. Across
  * processes, a store lock elects one refresher; the others poll the store until the session holds
- * new tokens (or the lock frees, if the holder died, and one of them takes over; or the holder
- * marks it failed, and they answer idp_unavailable without calling the issuer themselves). A strict
- * IdP revokes the whole grant when a used refresh token comes back, so spending one twice would log
- * the user out: hence re-reading under the lock, before calling the issuer.
+ * new tokens (or the lock frees, if the holder died, and one of them takes over; or the attempt they
+ * waited for failed, and they answer idp_unavailable without calling the issuer themselves). A
+ * strict IdP revokes the whole grant when a used refresh token comes back, so spending one twice
+ * would log the user out: hence re-reading under the lock, before calling the issuer, and writing the
+ * rotated tokens only while still holding the lock (fenced), keeping it until they are stored.
  */
 export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
-  const { store, refreshBefore, lockTtlMs, now, pollMs = 50, failureHoldMs = 250 } = deps
+  const { store, refreshBefore, lockTtlMs, now, pollMs = 50, failureHoldMs = 250, keepUnsavedMs = 600_000 } = deps
   const inFlight = new Map<string, Promise<SessionRecord>>()
-  // Tokens the issuer issued but the store could not take: the spent refresh token is gone, so the
-  // next attempt must write these instead of asking the issuer again.
-  const unsaved = new Map<string, { readonly spent: string | undefined; readonly refreshed: Refreshed; readonly at: number }>()
   const due = (session: SessionRecord) => needsRefresh(session, refreshBefore, Math.floor(now() / 1000))
 
-  async function refreshAcrossInstances(seen: SessionRecord): Promise<SessionRecord> {
+  /** Refreshes unless someone did since `seen`, or `stale` says the latest record needs none. */
+  async function refreshAcrossInstances(seen: SessionRecord, stale: (latest: SessionRecord) => boolean): Promise<SessionRecord> {
     await deps.prepare?.()
-    const lock = `refresh:${seen.id}`
+    const lock = refreshLockName(seen.id)
     // A live holder finishes within the lock's lifetime; a dead one's lock expires by then and is taken over.
     const deadline = now() + lockTtlMs + 10 * pollMs
+    let waitedFor: string | undefined
     for (;;) {
       const latest = await store.getSession(seen.id)
       if (latest === undefined) throw ended()
-      if (refreshedSince(seen, latest) || !due(latest)) return latest
-      const attempt = await store.acquireLock(lock, lockTtlMs)
-      if (attempt.token !== undefined) {
-        let failed = false
-        try {
-          return await refreshHoldingLock(seen, now() + lockTtlMs)
-        } catch (error) {
-          failed = error instanceof CloakroomError && error.code !== 'session_expired'
-          throw error
-        } finally {
-          await store.releaseLock(lock, attempt.token, failed ? failureHoldMs : 0).catch(() => {})
-        }
-      }
+      if (refreshedSince(seen, latest) || !stale(latest)) return latest
+      // The lock is ours from before we asked, not from when the answer came.
+      const askedAt = now()
+      const attempt = await store.acquireLock(lock, lockTtlMs, waitedFor)
+      if (attempt.token !== undefined) return refreshHoldingLock(seen, stale, attempt.token, askedAt + lockTtlMs)
       if (attempt.failed) throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable')
+      waitedFor = attempt.holder
       if (now() > deadline) throw new CloakroomError('idp_unavailable', 'Timed out waiting for a token refresh')
       await sleep(pollMs)
     }
   }
 
-  async function refreshHoldingLock(seen: SessionRecord, lockUntil: number): Promise<SessionRecord> {
-    // Re-read under the lock: the previous holder may have refreshed after our last look.
-    const current = await store.getSession(seen.id)
-    if (current === undefined) throw ended()
-    if (refreshedSince(seen, current) || !due(current)) return current
-    const pending = unsaved.get(current.id)
-    const refreshed = pending !== undefined && pending.spent === current.tokens.refreshToken ? pending.refreshed : await grant(current)
-    return writeTokens(current, refreshed, lockUntil)
+  async function refreshHoldingLock(seen: SessionRecord, stale: (latest: SessionRecord) => boolean, token: string, lockUntil: number): Promise<SessionRecord> {
+    const lock = refreshLockName(seen.id)
+    let release = 'free' as 'free' | 'failed' | 'keep'
+    try {
+      // Re-read under the lock: the previous holder may have refreshed after our last look.
+      const current = await store.getSession(seen.id)
+      if (current === undefined) throw ended()
+      if (refreshedSince(seen, current) || !stale(current)) return current
+      const refreshed = await grant(current)
+      try {
+        return await retryWhileStoreDown(() => writeTokens(current, refreshed, token), lockUntil)
+      } catch (error) {
+        if (!isStoreDown(error)) throw error
+        // The spent refresh token is gone: keep the lock (so no one presents it again) until the
+        // new tokens are stored, rather than hand the session to a refresh that cannot succeed.
+        release = 'keep'
+        keepUntilStored(current, refreshed, token)
+        throw error
+      }
+    } catch (error) {
+      if (release === 'free' && error instanceof CloakroomError && error.code !== 'session_expired') release = 'failed'
+      throw error
+    } finally {
+      if (release !== 'keep') await store.releaseLock(lock, token, release === 'failed' ? failureHoldMs : 0).catch(() => {})
+    }
   }
 
   async function grant(current: SessionRecord): Promise<Refreshed> {
+    const { refreshToken } = current.tokens
     try {
-      const refreshed = await deps.refresh(current)
+      if (refreshToken === undefined) throw new CloakroomError('session_expired', 'The session has no refresh token')
+      const refreshed = await deps.refresh({ refreshToken, expectedSub: current.sub })
       deps.onRefresh?.('ok')
       return refreshed
     } catch (error) {
       const expired = error instanceof CloakroomError && error.code === 'session_expired'
-      deps.onRefresh?.(expired ? 'invalid_grant' : 'unavailable')
+      if (refreshToken !== undefined) deps.onRefresh?.(expired ? 'invalid_grant' : 'unavailable')
       if (expired) await store.deleteSession(current.id)
       throw error
     }
@@ -113,50 +138,71 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
 
   /**
    * Stores the new tokens (the rotated refresh token above all) before anyone uses them: a
-   * compare-and-set on the version. A conflict from an idle-timeout touch is retried on the newer
-   * record; a record whose tokens changed means another refresh won (our lock had expired), and
-   * its tokens stand. A store outage is retried while the lock lasts, then the tokens are kept here.
+   * compare-and-set on the version, fenced by our lock token. A conflict from an idle-timeout touch
+   * is retried on the newer record. A record whose tokens changed means our write landed (its answer
+   * lost) or another refresh won: either way those tokens stand.
    */
-  async function writeTokens(current: SessionRecord, refreshed: Refreshed, lockUntil: number): Promise<SessionRecord> {
+  async function writeTokens(current: SessionRecord, refreshed: Refreshed, token: string): Promise<SessionRecord> {
     let base = current
-    for (let attempt = 0, backoff = 100; attempt < 10;) {
-      try {
-        const next = { ...base, tokens: refreshed.tokens, claims: refreshed.claims ?? base.claims, version: base.version + 1 }
-        if (await store.updateSession(next)) {
-          unsaved.delete(current.id)
-          return next
-        }
-        const latest = await store.getSession(current.id)
-        if (latest === undefined) throw ended()
-        if (refreshedSince(current, latest)) return latest
-        base = latest
-        attempt++
-      } catch (error) {
-        if (!isStoreDown(error) || now() + backoff > lockUntil) {
-          if (isStoreDown(error)) remember(current, refreshed)
-          throw error
-        }
-        await sleep(backoff)
-        backoff = Math.min(backoff * 2, 1000)
-      }
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const next = withTokens(base, refreshed)
+      const outcome = await store.updateSessionFenced(next, token)
+      if (outcome === 'updated') return next
+      const latest = await store.getSession(current.id)
+      if (latest === undefined) throw ended()
+      if (refreshedSince(current, latest)) return latest
+      // Our lock expired and another holder has it: its refresh, not our write, decides.
+      if (outcome === 'fenced') throw new CloakroomError('idp_unavailable', 'Lost the refresh lock to another instance')
+      base = latest
     }
     throw new CloakroomError('store_unavailable', 'Could not store the refreshed tokens')
   }
 
-  function remember(current: SessionRecord, refreshed: Refreshed): void {
-    for (const [id, entry] of unsaved) if (now() - entry.at > 3_600_000) unsaved.delete(id)
-    if (unsaved.size < 10_000) unsaved.set(current.id, { spent: current.tokens.refreshToken, refreshed, at: now() })
+  async function retryWhileStoreDown<T>(operation: () => Promise<T>, until: number): Promise<T> {
+    for (let backoff = 100; ; backoff = Math.min(backoff * 2, 1000)) {
+      try {
+        return await operation()
+      } catch (error) {
+        if (!isStoreDown(error) || now() + backoff > until) throw error
+        await sleep(backoff)
+      }
+    }
+  }
+
+  /** In the background: holds the lock and retries storing the tokens until they land, another holder takes over, or time runs out. */
+  function keepUntilStored(current: SessionRecord, refreshed: Refreshed, token: string): void {
+    const lock = refreshLockName(current.id)
+    const giveUpAt = now() + keepUnsavedMs
+    void (async () => {
+      // Renewed well within its ttl, so the lock outlives any wait between tries.
+      for (let pause = 0; now() < giveUpAt; pause = Math.min(Math.max(2 * pause, 100), lockTtlMs / 3)) {
+        await sleep(pause, undefined, { ref: false })
+        try {
+          if (!(await store.extendLock(lock, token, lockTtlMs))) break
+          await writeTokens(current, refreshed, token)
+          await store.releaseLock(lock, token)
+          deps.onUnsaved?.('stored', current.id)
+          return
+        } catch (error) {
+          if (!isStoreDown(error)) break
+        }
+      }
+      deps.onUnsaved?.('lost', current.id)
+    })()
+  }
+
+  function singleFlight(session: SessionRecord, stale: (latest: SessionRecord) => boolean): Promise<SessionRecord> {
+    let flight = inFlight.get(session.id)
+    if (flight === undefined) {
+      flight = refreshAcrossInstances(session, stale).finally(() => inFlight.delete(session.id))
+      inFlight.set(session.id, flight)
+    }
+    return flight
   }
 
   return {
-    async fresh(session) {
-      if (!due(session)) return session
-      let flight = inFlight.get(session.id)
-      if (flight === undefined) {
-        flight = refreshAcrossInstances(session).finally(() => inFlight.delete(session.id))
-        inFlight.set(session.id, flight)
-      }
-      return flight
-    },
+    fresh: (session) => (due(session) ? singleFlight(session, due) : Promise.resolve(session)),
+    // Any record still holding the refused token needs a new one, however far its expiry.
+    replace: (session) => singleFlight(session, () => true),
   }
 }

@@ -18,6 +18,8 @@ export interface CreateStoreDeps {
   readonly connectTimeoutMs?: number
   /** Bound on one store call (default 2000 ms): past it the call fails with store_unavailable. */
   readonly commandTimeoutMs?: number
+  /** Bound on pending logins held (default 100,000). */
+  readonly maxPendingLogins?: number
 }
 
 /**
@@ -29,7 +31,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
   const { log, now, connectTimeoutMs = 5000, commandTimeoutMs = 2000 } = deps
   if (config.type === 'memory') {
     log.warn({ store: 'memory' }, 'memory session store: sessions live in this process only; do not run more than one instance')
-    return createMemoryStore({ now })
+    return createMemoryStore({ now, ...(deps.maxPendingLogins === undefined ? {} : { maxPendingLogins: deps.maxPendingLogins }) })
   }
 
   const client = createRedisClient(config, { connectMs: connectTimeoutMs, commandMs: commandTimeoutMs })
@@ -46,6 +48,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
     // node-redis's own command timeout stops once a command is written (redis/node-redis#3008),
     // so only this deadline bounds waiting for a reply from a Redis that stopped answering.
     timeoutMs: commandTimeoutMs,
+    ...(deps.maxPendingLogins === undefined ? {} : { maxPendingLogins: deps.maxPendingLogins }),
   })
   return {
     ...store,

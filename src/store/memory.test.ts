@@ -10,9 +10,9 @@ function settableClock(): ContractClock {
   return { now: () => now, advance: (seconds) => { now += Math.round(seconds * 1000) } }
 }
 
-storeContract('memory', async () => {
+storeContract('memory', async (options) => {
   const clock = settableClock()
-  const store = createMemoryStore({ now: clock.now })
+  const store = createMemoryStore({ now: clock.now, ...options })
   return { store, clock, cleanup: () => store.close() }
 })
 
@@ -56,14 +56,15 @@ describe('createMemoryStore', () => {
     assert.deepEqual(await store.getSession(session.id), session)
   })
 
-  test('pending logins are capped at 100,000: past that, the oldest gives way', async () => {
+  test('pending logins are capped at 100,000 by default: past that, new ones are refused and the held ones stay', async () => {
     const clock = settableClock()
     const store = createMemoryStore({ now: clock.now, sweepIntervalMs: 3_600_000 })
     after(() => store.close())
     const login = samplePendingLogin(clock.now() / 1000)
-    for (let i = 0; i <= 100_000; i++) await store.putPendingLogin(`state-${i}`, login, 600)
+    for (let i = 0; i < 100_000; i++) await store.putPendingLogin(`state-${i}`, login, 600)
+    await assert.rejects(store.putPendingLogin('state-100000', login, 600), { code: 'rate_limited' })
     assert.equal(store.size().pendingLogins, 100_000)
-    assert.equal(await store.takePendingLogin('state-0'), undefined)
-    assert.deepEqual(await store.takePendingLogin('state-100000'), login)
+    assert.deepEqual(await store.takePendingLogin('state-0'), login)
+    assert.equal(await store.takePendingLogin('state-100000'), undefined)
   })
 })

@@ -1,21 +1,20 @@
 import { randomBytes } from 'node:crypto'
-import { sessionDeadline, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
-import { FAILED_LOCK, indexName } from './index-name.ts'
+import { refreshLockName, sessionDeadline, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
+import { FAILED_PREFIX, holderId, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } from './index-name.ts'
 
 export interface MemoryStoreDeps {
   /** The clock, in epoch milliseconds (`Date.now` in production, a settable clock in tests). */
   readonly now: () => number
   /** How often expired entries are dropped (default 60 s); reads never depend on it. */
   readonly sweepIntervalMs?: number
+  /** Pending logins held at most (default 100,000); past it, new logins are refused as rate_limited. */
+  readonly maxPendingLogins?: number
 }
 
 /** The memory store, plus its size so tests and metrics can see that expired entries are dropped. */
 export interface MemoryStore extends SessionStore {
   size(): { readonly sessions: number; readonly pendingLogins: number }
 }
-
-/** At about 300 bytes each, 100,000 pending logins stay near 30 MB. */
-const MAX_PENDING_LOGINS = 100_000
 
 interface PendingEntry { readonly login: PendingLogin; readonly expiresAt: number }
 
@@ -27,10 +26,11 @@ function sessionExpiresAt(session: SessionRecord): number {
  * A SessionStore in this process's memory: for one process only (tests, demos, a single instance).
  * Keeps deep copies, so callers can never change a stored record by mutating what they passed or got.
  */
-export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStoreDeps): MemoryStore {
+export function createMemoryStore({ now, sweepIntervalMs = 60_000, maxPendingLogins = MAX_PENDING_LOGINS }: MemoryStoreDeps): MemoryStore {
   const sessions = new Map<string, SessionRecord>()
   const pending = new Map<string, PendingEntry>()
-  const locks = new Map<string, { readonly token: string; readonly expiresAt: number }>()
+  const locks = new Map<string, { readonly value: string; readonly expiresAt: number }>()
+  const markers = new Map<string, number>()
   const indexes = new Map<string, { readonly ids: Set<string>; expiresAt: number }>()
 
   function liveSession(id: string): SessionRecord | undefined {
@@ -41,11 +41,24 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
     return undefined
   }
 
+  function compareAndSet(session: SessionRecord): boolean {
+    const stored = liveSession(session.id)
+    if (stored === undefined || stored.version !== session.version - 1) return false
+    sessions.set(session.id, structuredClone(session))
+    return true
+  }
+
+  function heldValue(name: string): string | undefined {
+    const lock = locks.get(name)
+    return lock !== undefined && now() < lock.expiresAt ? lock.value : undefined
+  }
+
   function sweep(): void {
     const at = now()
     for (const [id, session] of sessions) if (at >= sessionExpiresAt(session)) sessions.delete(id)
     for (const [state, entry] of pending) if (at >= entry.expiresAt) pending.delete(state)
     for (const [name, lock] of locks) if (at >= lock.expiresAt) locks.delete(name)
+    for (const [name, expiresAt] of markers) if (at >= expiresAt) markers.delete(name)
     for (const [name, index] of indexes) if (at >= index.expiresAt) indexes.delete(name)
   }
 
@@ -58,11 +71,11 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
     kind: 'memory',
 
     async putPendingLogin(state, login, ttl) {
-      // Logins nobody finishes must not grow memory without bound (a flood from many addresses):
-      // past the cap, the oldest pending login gives way.
-      if (pending.size >= MAX_PENDING_LOGINS) {
+      // Logins nobody finishes must not grow memory without bound (a flood from many addresses).
+      if (pending.size >= maxPendingLogins) {
         sweep()
-        if (pending.size >= MAX_PENDING_LOGINS) pending.delete(pending.keys().next().value ?? '')
+        const oldest = pending.values().next().value
+        if (pending.size >= maxPendingLogins) throw tooManyPendingLogins(Math.max(1, Math.ceil(((oldest?.expiresAt ?? now()) - now()) / 1000)))
       }
       pending.set(state, { login: structuredClone(login), expiresAt: now() + ttl * 1000 })
     },
@@ -93,11 +106,11 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
       return session === undefined ? undefined : structuredClone(session)
     },
 
-    async updateSession(session) {
-      const stored = liveSession(session.id)
-      if (stored === undefined || stored.version !== session.version - 1) return false
-      sessions.set(session.id, structuredClone(session))
-      return true
+    updateSession: async (session) => compareAndSet(session),
+
+    async updateSessionFenced(session, lockToken) {
+      if (heldValue(refreshLockName(session.id)) !== lockToken) return 'fenced'
+      return compareAndSet(session) ? 'updated' : 'conflict'
     },
 
     async deleteSession(id) {
@@ -109,18 +122,37 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000 }: MemoryStore
       return index === undefined || now() >= index.expiresAt ? [] : [...index.ids]
     },
 
-    async acquireLock(name, ttlMs) {
-      const held = locks.get(name)
-      if (held !== undefined && now() < held.expiresAt) return { token: undefined, failed: held.token === FAILED_LOCK }
+    async acquireLock(name, ttlMs, waitedFor) {
+      const held = heldValue(name)
+      if (held !== undefined) {
+        if (!held.startsWith(FAILED_PREFIX)) return { token: undefined, holder: holderId(held), failed: false }
+        const failed = held.slice(FAILED_PREFIX.length)
+        if (failed === waitedFor) return { token: undefined, holder: failed, failed: true }
+      }
       const token = randomBytes(16).toString('base64url')
-      locks.set(name, { token, expiresAt: now() + ttlMs })
+      locks.set(name, { value: token, expiresAt: now() + ttlMs })
       return { token }
     },
 
+    async extendLock(name, token, ttlMs) {
+      const held = heldValue(name)
+      if (held !== undefined && held !== token) return false
+      locks.set(name, { value: token, expiresAt: now() + ttlMs })
+      return true
+    },
+
     async releaseLock(name, token, failedForMs = 0) {
-      if (locks.get(name)?.token !== token) return
-      if (failedForMs > 0) locks.set(name, { token: FAILED_LOCK, expiresAt: now() + failedForMs })
+      if (heldValue(name) !== token) return
+      if (failedForMs > 0) locks.set(name, { value: FAILED_PREFIX + holderId(token), expiresAt: now() + failedForMs })
       else locks.delete(name)
+    },
+
+    async putMarker(name, ttlMs) {
+      markers.set(name, now() + ttlMs)
+    },
+
+    async hasMarker(name) {
+      return (markers.get(name) ?? 0) > now()
     },
 
     async ping() {},

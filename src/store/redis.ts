@@ -3,8 +3,8 @@ import { CloakroomError } from '../errors.ts'
 import { withDeadline } from '../deadline.ts'
 import { parsePendingLogin, parseSessionRecord } from './parse-record.ts'
 import type { RecordCipher } from './record-cipher.ts'
-import { sessionDeadline, type SessionRecord, type SessionStore } from './types.ts'
-import { FAILED_LOCK, indexName } from './index-name.ts'
+import { refreshLockName, sessionDeadline, type SessionRecord, type SessionStore } from './types.ts'
+import { FAILED_PREFIX, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } from './index-name.ts'
 
 interface ScriptArgs { keys: string[]; arguments: string[] }
 
@@ -14,6 +14,7 @@ interface ScriptArgs { keys: string[]; arguments: string[] }
  */
 export interface RedisCommandClient {
   set(key: string, value: string, options: { expiration: { type: 'PX'; value: number } }): Promise<unknown>
+  exists(key: string): Promise<number>
   sMembers(key: string): Promise<string[]>
   getDel(key: string): Promise<string | null>
   hGet(key: string, field: string): Promise<string | null>
@@ -37,6 +38,8 @@ export interface RedisStoreDeps {
    * written, and not at all while a sentinel rediscovers its master; this bounds the whole call.
    */
   readonly timeoutMs?: number
+  /** Logins started per 10-minute window at most (default 100,000): a bound on pending logins held. */
+  readonly maxPendingLogins?: number
 }
 
 interface Script { readonly source: string; readonly sha: string }
@@ -53,11 +56,24 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return 1`)
 
 // Compare-and-set: a missing key gives false, which never equals ARGV[1], so a deleted or expired session stays gone.
+// With a second key, fenced too: only while that lock holds ARGV[5] (-1 otherwise).
 const UPDATE = script(`
+if KEYS[2] and redis.call('GET', KEYS[2]) ~= ARGV[5] then return -1 end
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'data', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1`)
+
+// Counts a login start in the current window and keeps the count for two windows.
+const COUNT = script(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`)
+
+// Counts one down, never creating a key (which would have no TTL).
+const UNCOUNT = script(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0`)
 
 // Adds a session id to an index set and keeps the set until the newest member's absolute expiry.
 const INDEX = script(`
@@ -65,19 +81,32 @@ redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1`)
 
-// Takes a free lock (returns the token), or reports who has it: '' a holder, the failure marker a failed one.
+// Takes a free lock ({'taken'}), or reports who has it ({'held', holder id}); a failure marker is
+// reported ({'failed', id}) only to the caller that waited for that attempt (ARGV[4]), anyone else
+// takes over. Holder ids are the first 16 hex digits of SHA-1(token), as holderId() computes.
 const LOCK = script(`
 local held = redis.call('GET', KEYS[1])
-if held then return held == ARGV[3] and held or '' end
+if held then
+  if string.sub(held, 1, #ARGV[3]) ~= ARGV[3] then return {'held', string.sub(redis.sha1hex(held), 1, 16)} end
+  local failed = string.sub(held, #ARGV[3] + 1)
+  if failed == ARGV[4] then return {'failed', failed} end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return ARGV[1]`)
+return {'taken', ''}`)
+
+// Keeps (or takes back, once expired) a lock for its holder; 0 when another holds it.
+const EXTEND = script(`
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
 
 // Compare-and-delete (or compare-and-mark-failed): a holder whose lock expired and was taken by
 // another must not free it.
 const UNLOCK = script(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3] .. string.sub(redis.sha1hex(ARGV[1]), 1, 16), 'PX', ARGV[2])
 return 1`)
 
 function storeUnavailable(cause: unknown): CloakroomError {
@@ -95,6 +124,14 @@ async function guarded<T>(timeoutMs: number, operation: () => Promise<T>): Promi
   }
 }
 
+const COUNT_WINDOW_MS = 600_000
+const countWindow = (epochMs: number): number => Math.floor(epochMs / COUNT_WINDOW_MS)
+
+/** A TTL as Redis takes it: whole milliseconds, at least one. */
+function millis(ms: number): string {
+  return String(Math.max(1, Math.round(ms)))
+}
+
 function expiresAtMillis(session: SessionRecord): number {
   return Math.floor(sessionDeadline(session) * 1000)
 }
@@ -105,15 +142,18 @@ function expiresAtMillis(session: SessionRecord): number {
  * yields no token, claim or PKCE verifier, and a blob copied under another key does not open.
  * Every key carries a TTL, so Redis drops dead sessions and abandoned logins by itself.
  */
-export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2000 }: RedisStoreDeps): SessionStore {
+export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2000, maxPendingLogins = MAX_PENDING_LOGINS }: RedisStoreDeps): SessionStore {
   const bounded = <T>(operation: () => Promise<T>): Promise<T> => guarded(timeoutMs, operation)
-  const sessionKey = (id: string): string => `${keyPrefix}session:${id}`
+  // The braces are a Redis Cluster hash tag, shared with refreshLockName(id): one slot for both.
+  const sessionKey = (id: string): string => `${keyPrefix}session:{${id}}`
+  const markerKey = (name: string): string => `${keyPrefix}marker:${name}`
+  const pendingCountKey = (window: number): string => `${keyPrefix}pending-logins:${window}`
   const loginKey = (state: string): string => `${keyPrefix}login:${state}`
   const indexKey = (by: Parameters<SessionStore['sessionsOf']>[0]): string => `${keyPrefix}index:${indexName(by)}`
   const lockKey = (name: string): string => `${keyPrefix}lock:${name}`
 
-  async function run(which: Script, key: string, args: string[]): Promise<unknown> {
-    const options = { keys: [key], arguments: args }
+  async function run(which: Script, key: string | string[], args: string[]): Promise<unknown> {
+    const options = { keys: typeof key === 'string' ? [key] : key, arguments: args }
     try {
       return await client.evalSha(which.sha, options)
     } catch (error) {
@@ -130,18 +170,30 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
   return {
     kind: 'redis',
 
-    putPendingLogin: (state, login, ttl) => bounded(async () => {
-      const key = loginKey(state)
-      const value = cipher.seal(JSON.stringify(login), key)
-      await client.set(key, value, { expiration: { type: 'PX', value: Math.max(1, Math.round(ttl * 1000)) } })
-    }),
+    async putPendingLogin(state, login, ttl) {
+      // Logins in flight are counted per 10-minute window (a login is pending 10 minutes at most):
+      // a start counts up, a callback counts down, abandoned ones leave with their window's key.
+      const window = countWindow(login.createdAt * 1000)
+      const pending = await bounded(() => run(COUNT, pendingCountKey(window), [String(2 * COUNT_WINDOW_MS)]))
+      if (Number(pending) > maxPendingLogins) {
+        await bounded(() => run(UNCOUNT, pendingCountKey(window), [])).catch(() => {})
+        throw tooManyPendingLogins(Math.ceil(((window + 1) * COUNT_WINDOW_MS - now()) / 1000))
+      }
+      await bounded(async () => {
+        const key = loginKey(state)
+        const value = cipher.seal(JSON.stringify(login), key)
+        await client.set(key, value, { expiration: { type: 'PX', value: Number(millis(ttl * 1000)) } })
+      })
+    },
 
     takePendingLogin: (state) => bounded(async () => {
       const key = loginKey(state)
       // GETDEL: read and delete in one step, so two callbacks racing on one state cannot both win.
       const sealed = await client.getDel(key)
       const json = sealed === null ? undefined : cipher.open(sealed, key)
-      return json === undefined ? undefined : parsePendingLogin(json)
+      const login = json === undefined ? undefined : parsePendingLogin(json)
+      if (login !== undefined) await run(UNCOUNT, pendingCountKey(countWindow(login.createdAt * 1000)), [])
+      return login
     }),
 
     createSession: (session) => bounded(async () => {
@@ -169,21 +221,36 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
       return (await run(UPDATE, key, args)) === 1
     }),
 
+    updateSessionFenced: (session, lockToken) => bounded(async () => {
+      const key = sessionKey(session.id)
+      const args = [String(session.version - 1), ...seal(session, key), String(expiresAtMillis(session)), lockToken]
+      const answer = await run(UPDATE, [key, lockKey(refreshLockName(session.id))], args)
+      return answer === 1 ? 'updated' : answer === -1 ? 'fenced' : 'conflict'
+    }),
+
     deleteSession: (id) => bounded(async () => {
       await client.del(sessionKey(id))
     }),
 
     sessionsOf: (by) => bounded(() => client.sMembers(indexKey(by))),
 
-    acquireLock: (name, ttlMs) => bounded(async () => {
+    acquireLock: (name, ttlMs, waitedFor = '') => bounded(async () => {
       const token = randomBytes(16).toString('base64url')
-      const answer = await run(LOCK, lockKey(name), [token, String(Math.max(1, Math.round(ttlMs))), FAILED_LOCK])
-      return answer === token ? { token } : { token: undefined, failed: answer === FAILED_LOCK }
+      const [outcome, holder] = await run(LOCK, lockKey(name), [token, millis(ttlMs), FAILED_PREFIX, waitedFor]) as [string, string]
+      return outcome === 'taken' ? { token } : { token: undefined, holder, failed: outcome === 'failed' }
     }),
 
+    extendLock: (name, token, ttlMs) => bounded(async () => (await run(EXTEND, lockKey(name), [token, millis(ttlMs)])) === 1),
+
     releaseLock: (name, token, failedForMs = 0) => bounded(async () => {
-      await run(UNLOCK, lockKey(name), [token, String(Math.max(0, Math.round(failedForMs))), FAILED_LOCK])
+      await run(UNLOCK, lockKey(name), [token, String(Math.max(0, Math.round(failedForMs))), FAILED_PREFIX])
     }),
+
+    putMarker: (name, ttlMs) => bounded(async () => {
+      await client.set(markerKey(name), '1', { expiration: { type: 'PX', value: Number(millis(ttlMs)) } })
+    }),
+
+    hasMarker: (name) => bounded(async () => (await client.exists(markerKey(name))) === 1),
 
     ping: () => bounded(async () => {
       await client.ping()

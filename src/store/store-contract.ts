@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, beforeEach, describe, test } from 'node:test'
-import type { PendingLogin, SessionRecord, SessionStore } from './types.ts'
+import { CloakroomError } from '../errors.ts'
+import { refreshLockName, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
 
 /** A settable clock the store under test reads (epoch milliseconds). */
 export interface ContractClock {
@@ -66,16 +67,22 @@ export function assertHoldsNoSecret(dump: string, session: SessionRecord, login:
   }
 }
 
+/** What the suite may ask of a store beyond its defaults. */
+export interface ContractStoreOptions { readonly maxPendingLogins?: number }
+
+/** The bound on pending logins the suite's stores are made with (small, so a test can reach it). */
+const MAX_PENDING = 5
+
 /**
  * The behaviour every SessionStore must show (STYLE: one suite, run against every store).
- * `makeStore` is called once per test and gives a fresh, empty store.
+ * `makeStore` is called once per test and gives a fresh, empty store made with `options`.
  */
-export function storeContract(name: string, makeStore: () => Promise<ContractSubject>): void {
+export function storeContract(name: string, makeStore: (options: ContractStoreOptions) => Promise<ContractSubject>): void {
   describe(`SessionStore contract: ${name}`, () => {
     let subject: ContractSubject
     let store: SessionStore
     beforeEach(async () => {
-      subject = await makeStore()
+      subject = await makeStore({ maxPendingLogins: MAX_PENDING })
       store = subject.store
     })
     afterEach(() => subject.cleanup())
@@ -232,7 +239,9 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSub
       const name = `refresh:${id()}`
       const { token } = await store.acquireLock(name, 10_000)
       assert.equal(typeof token, 'string')
-      assert.deepEqual(await store.acquireLock(name, 10_000), { token: undefined, failed: false })
+      const seen = await store.acquireLock(name, 10_000)
+      assert.equal(seen.token, undefined)
+      assert.ok(seen.token === undefined && /^[0-9a-f]{16}$/.test(seen.holder) && !seen.failed, 'others learn an attempt id, not the token')
       await store.releaseLock(name, 'not-the-token')
       assert.equal((await store.acquireLock(name, 10_000)).token, undefined)
       await store.releaseLock(name, token ?? '')
@@ -251,15 +260,80 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSub
       assert.notEqual((await store.acquireLock(name, 400)).token, undefined)
     })
 
-    test('a lock released as failed reports failed for that long, then is free', async () => {
+    test('a failed attempt is reported to those who waited for it; anyone else takes the lock over', async () => {
       const name = `refresh:${id()}`
       const { token } = await store.acquireLock(name, 10_000)
+      const waiting = await store.acquireLock(name, 10_000)
+      assert.ok(waiting.token === undefined)
+      await store.releaseLock(name, token ?? '', 10_000)
+      assert.deepEqual(await store.acquireLock(name, 10_000, waiting.holder), { token: undefined, holder: waiting.holder, failed: true })
+      await store.releaseLock(name, 'not-the-token')
+      assert.deepEqual(await store.acquireLock(name, 10_000, waiting.holder), { token: undefined, holder: waiting.holder, failed: true })
+      const late = await store.acquireLock(name, 10_000)
+      assert.equal(typeof late.token, 'string', 'a caller that came after the failure tries again')
+      assert.equal((await store.acquireLock(name, 10_000, waiting.holder)).token, undefined, 'and holds the lock')
+    })
+
+    test('a failure marker lasts as long as it was left for, then the lock is free', async () => {
+      const name = `refresh:${id()}`
+      const { token } = await store.acquireLock(name, 10_000)
+      const waiting = await store.acquireLock(name, 10_000)
+      assert.ok(waiting.token === undefined)
       const start = nowMs() / 1000
       await store.releaseLock(name, token ?? '', 400)
-      assert.deepEqual(await store.acquireLock(name, 10_000), { token: undefined, failed: true })
-      await store.releaseLock(name, 'not-the-token')
       await passUntil(start + 0.4)
-      assert.equal(typeof (await store.acquireLock(name, 10_000)).token, 'string')
+      assert.equal(typeof (await store.acquireLock(name, 10_000, waiting.holder)).token, 'string')
+    })
+
+    test('extendLock keeps a lock for its holder, takes an expired one back, and never takes another\'s', async () => {
+      const name = `refresh:${id()}`
+      const { token = '' } = await store.acquireLock(name, 400)
+      const start = nowMs() / 1000
+      assert.equal(await store.extendLock(name, token, 10_000), true)
+      await passUntil(start + 0.4)
+      assert.equal((await store.acquireLock(name, 10_000)).token, undefined, 'still held after the first ttl')
+      assert.equal(await store.extendLock(name, 'not-the-token', 10_000), false)
+      const other = `refresh:${id()}`
+      const expired = (await store.acquireLock(other, 300)).token ?? ''
+      await passUntil(nowMs() / 1000 + 0.3)
+      assert.equal(await store.extendLock(other, expired, 10_000), true, 'an expired lock nobody took is taken back')
+      assert.equal((await store.acquireLock(other, 10_000)).token, undefined)
+    })
+
+    test('a fenced update writes only while its lock token holds the session\'s refresh lock', async () => {
+      const session = sampleSession(Math.floor(nowMs() / 1000))
+      await store.createSession(session)
+      const lock = refreshLockName(session.id)
+      const { token = '' } = await store.acquireLock(lock, 10_000)
+      assert.equal(await store.updateSessionFenced({ ...session, version: 2 }, 'not-the-token'), 'fenced')
+      assert.equal(await store.updateSessionFenced({ ...session, version: 3 }, token), 'conflict', 'the version still counts')
+      assert.equal(await store.updateSessionFenced({ ...session, idleExpiresAt: session.idleExpiresAt + 1, version: 2 }, token), 'updated')
+      assert.equal((await store.getSession(session.id))?.idleExpiresAt, session.idleExpiresAt + 1)
+      await store.releaseLock(lock, token)
+      assert.equal(await store.updateSessionFenced({ ...session, version: 3 }, token), 'fenced', 'a released lock fences its old holder out')
+      assert.equal((await store.getSession(session.id))?.version, 2)
+    })
+
+    test('a marker is remembered for its ttl', async () => {
+      const name = `jti:${id()}`
+      assert.equal(await store.hasMarker(name), false)
+      const start = nowMs() / 1000
+      await store.putMarker(name, 400)
+      assert.equal(await store.hasMarker(name), true)
+      assert.equal(await store.hasMarker(`jti:${id()}`), false, 'markers are per name')
+      await passUntil(start + 0.4)
+      assert.equal(await store.hasMarker(name), false)
+    })
+
+    test('pending logins are bounded: past the bound a new one is rate_limited, a finished one makes room', async () => {
+      const at = Math.floor(nowMs() / 1000)
+      for (let i = 0; i < MAX_PENDING; i++) await store.putPendingLogin(`bound-${i}`, samplePendingLogin(at), 600)
+      await assert.rejects(store.putPendingLogin('one-too-many', samplePendingLogin(at), 600), (error: unknown) =>
+        error instanceof CloakroomError && error.code === 'rate_limited' && (error.retryAfter ?? 0) > 0)
+      assert.equal(await store.takePendingLogin('one-too-many'), undefined, 'the refused login was not stored')
+      assert.notEqual(await store.takePendingLogin('bound-0'), undefined)
+      await store.putPendingLogin('room-again', samplePendingLogin(at), 600)
+      assert.notEqual(await store.takePendingLogin('room-again'), undefined)
     })
 
     test('concurrent acquires of one lock: exactly one wins', async () => {

@@ -43,7 +43,25 @@ export interface PendingLogin {
   readonly createdAt: EpochSeconds
 }
 
-export type LockAttempt = { readonly token: string } | { readonly token: undefined; readonly failed: boolean }
+/**
+ * The outcome of acquireLock: the lock taken (its token), or who has it. `holder` names the current
+ * attempt without revealing its token, so a waiter can tell "the attempt I waited for failed" from
+ * "an attempt that failed before I came".
+ */
+export type LockAttempt =
+  | { readonly token: string }
+  | { readonly token: undefined; readonly holder: string; readonly failed: boolean }
+
+/** How a fenced or compare-and-set update went. */
+export type UpdateOutcome = 'updated' | 'conflict' | 'fenced'
+
+/**
+ * The name of the lock that elects a session's refresher. Its braces are a Redis Cluster hash tag:
+ * the lock lives in the session's slot, so an update fenced by it is one atomic script.
+ */
+export function refreshLockName(sessionId: string): string {
+  return `refresh:{${sessionId}}`
+}
 
 /**
  * Where sessions and pending logins live. Every implementation passes `store-contract.ts`.
@@ -51,7 +69,10 @@ export type LockAttempt = { readonly token: string } | { readonly token: undefin
  */
 export interface SessionStore {
   readonly kind: string
-  /** Stores a pending login; it disappears by itself after `ttl` seconds. */
+  /**
+   * Stores a pending login; it disappears by itself after `ttl` seconds. Throws rate_limited when
+   * the store already holds its bound of pending logins (a flood of logins nobody finishes).
+   */
   putPendingLogin(state: string, login: PendingLogin, ttl: number): Promise<void>
   /** Returns and deletes a pending login atomically: a state is good for one callback only. */
   takePendingLogin(state: string): Promise<PendingLogin | undefined>
@@ -63,6 +84,12 @@ export interface SessionStore {
    * Returns false, writing nothing, when someone else updated (or deleted) it first.
    */
   updateSession(session: SessionRecord): Promise<boolean>
+  /**
+   * updateSession, but only while `refreshLockName(session.id)` is held by `lockToken` (a fencing
+   * token): a refresher whose lock expired and was taken by another never overwrites its result.
+   * 'fenced' when the lock is not ours, 'conflict' when the version moved (or the session is gone).
+   */
+  updateSessionFenced(session: SessionRecord, lockToken: string): Promise<UpdateOutcome>
   deleteSession(id: string): Promise<void>
   /**
    * Ids of the sessions created for an IdP subject or an IdP session id (back-channel logout).
@@ -71,16 +98,27 @@ export interface SessionStore {
   sessionsOf(by: { readonly sub: string } | { readonly idpSid: string }): Promise<string[]>
   /**
    * Takes the named lock for `ttlMs` milliseconds if it is free: returns the holder's random token.
-   * Otherwise no token, and `failed` when the last holder released it as failed (see releaseLock).
-   * The lock frees itself after `ttlMs` (a dead holder).
+   * Otherwise no token, the current attempt's `holder` id, and `failed` when that attempt was
+   * released as failed (see releaseLock). A failure marker is reported only to a caller that names
+   * the failed attempt in `waitedFor`, i.e. one that was waiting for it; anyone else takes the lock
+   * over and tries again. The lock frees itself after `ttlMs` (a dead holder).
    */
-  acquireLock(name: string, ttlMs: number): Promise<LockAttempt>
+  acquireLock(name: string, ttlMs: number, waitedFor?: string): Promise<LockAttempt>
+  /**
+   * Keeps holding a lock for another `ttlMs`: true if `token` holds it (or it had expired and was
+   * free, and `token` now holds it again), false when another holder has it.
+   */
+  extendLock(name: string, token: string, ttlMs: number): Promise<boolean>
   /**
    * Releases the lock if `token` still holds it (compare-and-delete: never someone else's). With
    * `failedForMs`, leaves a failure marker for that long instead: whoever asks meanwhile learns the
    * attempt failed, rather than repeating it at once.
    */
   releaseLock(name: string, token: string, failedForMs?: number): Promise<void>
+  /** Remembers `name` for `ttlMs` milliseconds (used-once tokens, such as a logout token's jti). */
+  putMarker(name: string, ttlMs: number): Promise<void>
+  /** True while `name` is remembered. */
+  hasMarker(name: string): Promise<boolean>
   /** Throws unless the backing service answers. */
   ping(): Promise<void>
   close(): Promise<void>
