@@ -1,26 +1,39 @@
 /** Minimal RFC 6265 cookie handling: our values are iron seals, so no exotic encoding is needed. */
 
-/** Every cookie of a `Cookie` header; the first of a repeated name wins, as browsers send the most specific first. */
+/** Longer `Cookie` headers are read as holding no cookie (Node refuses headers past 16 KiB anyway). */
+const MAX_HEADER_LENGTH = 16_384
+
+/**
+ * Every cookie of a `Cookie` header, by name; the first of a repeated name wins, as browsers send the
+ * most specific first. Names are trimmed; a value is kept exactly as sent (RFC 6265 §4.2.1: browsers
+ * send `name=value` pairs joined by "; ", never whitespace around a value), so a seal with a
+ * character added at either end is not the seal.
+ */
 export function parseCookieHeader(header: string | undefined): Map<string, string> {
   const cookies = new Map<string, string>()
-  if (header === undefined || header.length > 16_384) return cookies
+  if (header === undefined || header.length > MAX_HEADER_LENGTH) return cookies
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
-    if (eq <= 0) continue
+    if (eq < 0) continue
     const name = part.slice(0, eq).trim()
-    if (!cookies.has(name)) cookies.set(name, part.slice(eq + 1).trim())
+    if (name !== '' && !cookies.has(name)) cookies.set(name, part.slice(eq + 1))
   }
   return cookies
 }
 
-/** The `Cookie` header without the named cookies, or undefined when nothing is left. */
-export function removeCookies(header: string | undefined, names: ReadonlySet<string>): string | undefined {
+/**
+ * The `Cookie` header without the cookies `isOwn` claims, or undefined when nothing is left. A
+ * name is read as leniently as any server might (trimmed; a part without "=" is all name), so no
+ * spelling of one of our names reaches a target.
+ */
+export function removeCookies(header: string | undefined, isOwn: ((name: string) => boolean) | ReadonlySet<string>): string | undefined {
   if (header === undefined) return undefined
-  const kept = header.split(';').filter((part) => {
+  const own = typeof isOwn === 'function' ? isOwn : (name: string) => isOwn.has(name)
+  const kept = header.split(';').map((part) => part.trim()).filter((part) => {
     const eq = part.indexOf('=')
-    return part.trim() !== '' && !names.has((eq < 0 ? part : part.slice(0, eq)).trim())
+    return part !== '' && !own((eq < 0 ? part : part.slice(0, eq)).trim())
   })
-  return kept.length === 0 ? undefined : kept.map((part) => part.trim()).join('; ')
+  return kept.length === 0 ? undefined : kept.join('; ')
 }
 
 export interface CookieAttributes {
