@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import fc from 'fast-check'
 import type { SessionConfig } from '../config/index.ts'
-import { createSessionCookies } from './session-cookies.ts'
+import { createSessionCookies, exactSealExpiry } from './session-cookies.ts'
 
 const OLD = 'old-secret-old-secret-old-secret-0001'
 const NEW = 'new-secret-new-secret-new-secret-0002'
@@ -53,4 +54,123 @@ test('the login cookie carries the browser binding, always SameSite=Lax, ten min
   // A session seal is not a login seal, and the other way round.
   assert.equal(await cookies.readSessionId(`cloakroom=${valueOf(setCookie)}`), undefined)
   assert.deepEqual([...cookies.names].sort(), ['cloakroom', 'cloakroom-login'])
+})
+
+// --- Only the exact seal opens a session (SPEC "Errors") ---
+
+const sealed = async (sessionId = 'sid-exact') => {
+  const cookies = createSessionCookies(config([NEW]), false)
+  return { cookies, seal: valueOf(await cookies.sessionCookie(sessionId)) }
+}
+
+test('a seal with anything after its version suffix is no session (iron-session ignores what follows "~")', async () => {
+  const { cookies, seal } = await sealed()
+  assert.equal(await cookies.readSessionId(`cloakroom=${seal}`), 'sid-exact')
+  for (const text of [`${seal}x`, `${seal}~`, `${seal}~2`, seal.replace(/~2$/, '~9999'), seal.replace(/~2$/, '~~'), seal.replace(/~2$/, ''), `${seal} `, ` ${seal}`]) {
+    assert.equal(await cookies.readSessionId(`cloakroom=${text}`), undefined, JSON.stringify(text.slice(-12)))
+  }
+})
+
+test('a seal whose digest is spelt another way (whitespace, +/ for -_, other trailing bits, padding) is no session', async () => {
+  const { cookies, seal } = await sealed()
+  const body = seal.slice(0, -2)
+  const digest = body.slice(body.lastIndexOf('*') + 1)
+  const head = body.slice(0, -digest.length)
+  const last = digest.at(-1) ?? ''
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  // 32 bytes in 43 characters leave 2 unused bits in the last one: these 3 spellings decode the same.
+  const sameBytes = [1, 2, 3].map((delta) => alphabet[(alphabet.indexOf(last) & ~3) | ((alphabet.indexOf(last) + delta) & 3)] ?? '')
+  const variants = [
+    ...sameBytes.map((c) => head + digest.slice(0, -1) + c + '~2'),
+    head + digest.slice(0, 10) + ' ' + digest.slice(10) + '~2',
+    head + digest.slice(0, 10) + '\t' + digest.slice(10) + '~2',
+    head + digest + '=~2',
+    head + digest.replaceAll('-', '+').replaceAll('_', '/') + '~2',
+  ].filter((text) => text !== seal)
+  assert.ok(variants.length >= 6)
+  for (const text of variants) assert.equal(await cookies.readSessionId(`cloakroom=${text}`), undefined, JSON.stringify(text.slice(-50)))
+})
+
+test('every single-character insertion or substitution in the last 64 characters of a seal is no session', async () => {
+  const { cookies, seal } = await sealed()
+  // Every printable character but ";", which ends a cookie's text rather than changing it.
+  const printable = [...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).filter((c) => c !== ';'), '\t', '\x7f', '\u00e9']
+  const opened: string[] = []
+  for (let at = seal.length - 64; at <= seal.length; at++) {
+    for (const c of printable) {
+      for (const text of [seal.slice(0, at) + c + seal.slice(at), seal.slice(0, at) + c + seal.slice(at + 1)]) {
+        if (text !== seal && (await cookies.readSessionId(`cloakroom=${text}`)) !== undefined) opened.push(JSON.stringify(text.slice(-50)))
+      }
+    }
+  }
+  assert.deepEqual(opened.slice(0, 5), [], `${opened.length} altered seals opened a session`)
+})
+
+test('any edit anywhere in a seal, or anything appended, is no session, and never a throw (property)', async () => {
+  const { cookies, seal } = await sealed()
+  // Any character but ";", which ends a cookie's text rather than changing it.
+  const character = fc.oneof(fc.constantFrom(...'~*.=+/ \t-_AQgw09fF'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }).filter((c) => c !== ';'))
+  const edit = fc.record({ kind: fc.constantFrom('insert', 'delete', 'substitute'), at: fc.nat(), c: character })
+  await fc.assert(fc.asyncProperty(edit, async ({ kind, at, c }) => {
+    const i = at % (seal.length + (kind === 'insert' ? 1 : 0))
+    const text = seal.slice(0, i) + (kind === 'delete' ? '' : c) + seal.slice(kind === 'insert' ? i : i + 1)
+    fc.pre(text !== seal)
+    assert.equal(await cookies.readSessionId(`cloakroom=${text}`), undefined)
+  }), { numRuns: 1500 })
+  await fc.assert(fc.asyncProperty(fc.string({ unit: 'binary', minLength: 1 }), async (suffix) => {
+    assert.equal(await cookies.readSessionId(`cloakroom=${seal}${suffix.replaceAll(';', '')}`), suffix.replaceAll(';', '') === '' ? 'sid-exact' : undefined)
+  }), { numRuns: 300 })
+})
+
+test('any string as the cookie is no session, and never a throw (property)', async () => {
+  const { cookies } = await sealed()
+  await fc.assert(fc.asyncProperty(fc.string({ unit: 'binary', maxLength: 1200 }), async (text) => {
+    assert.equal(await cookies.readSessionId(`cloakroom=${text}`), undefined)
+  }), { numRuns: 500 })
+  await fc.assert(fc.asyncProperty(fc.string({ unit: 'binary-ascii', maxLength: 1200 }), async (header) => {
+    assert.equal(await cookies.readSessionId(header), undefined)
+  }), { numRuns: 500 })
+})
+
+test('in any Cookie header, the session is the first cookie of our name when it is exactly the seal, else none (property)', async () => {
+  const { cookies, seal } = await sealed()
+  const noSemicolon = (unit: 'binary' | 'grapheme-ascii') => fc.string({ unit, maxLength: 40 }).map((text) => text.replaceAll(';', ''))
+  const ows = fc.constantFrom('', ' ', '  ', '\t')
+  const entry = fc.oneof(
+    fc.record({ ours: fc.constant(true), name: fc.tuple(ows, ows).map(([a, b]) => `${a}cloakroom${b}`), value: fc.constant(seal) }),
+    fc.record({ ours: fc.constant(true), name: fc.constant('cloakroom'), value: fc.oneof(noSemicolon('binary'), fc.constant(`${seal} `), fc.constant(` ${seal}`), fc.constant(seal.slice(1))) }),
+    fc.record({ ours: fc.constant(false), name: noSemicolon('grapheme-ascii').map((name) => name.replaceAll('=', '')).filter((name) => name.trim() !== 'cloakroom'), value: fc.oneof(noSemicolon('binary'), fc.constant(seal)) }),
+  )
+  await fc.assert(fc.asyncProperty(fc.array(fc.tuple(entry, ows), { maxLength: 8 }), async (entries) => {
+    const header = entries.map(([{ name, value }, space]) => `${space}${name}=${value}`).join(';')
+    const first = entries.map(([e]) => e).find((e) => e.ours)
+    assert.equal(await cookies.readSessionId(header), first?.value === seal ? 'sid-exact' : undefined)
+  }), { numRuns: 500 })
+})
+
+test('an opened seal is remembered by its text only: another spelling of it neither hits nor fills the cache', async () => {
+  let clock = 1_000
+  const cookies = createSessionCookies(config([NEW]), false, () => clock)
+  const seal = valueOf(await cookies.sessionCookie('sid-cached'))
+  assert.equal(await cookies.readSessionId(`cloakroom=${seal}`), 'sid-cached')
+  for (const text of [`${seal}x`, seal.replace(/~2$/, '~3'), `${seal.slice(0, -3)} ${seal.slice(-3)}`]) {
+    assert.equal(await cookies.readSessionId(`cloakroom=${text}`), undefined)
+  }
+  clock += 59_000
+  assert.equal(await cookies.readSessionId(`cloakroom=${seal}`), 'sid-cached')
+})
+
+test('exactSealExpiry reads only the exact form sealData writes', async () => {
+  const { seal } = await sealed()
+  assert.ok(Math.abs((exactSealExpiry(seal) ?? 0) - (Date.now() + 43_200_000)) < 60_000)
+  const [prefix = '', id = '', salt = '', iv = '', ciphertext = '', expiry = ''] = seal.split('*')
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  // 16 bytes in 22 characters leave 4 unused bits: the canonical last character has them all zero.
+  const otherBits = alphabet[alphabet.indexOf(iv.at(-1) ?? '') + 1] ?? ''
+  const fields = (changed: Record<number, string>) => seal.split('*').map((field, i) => changed[i] ?? field).join('*')
+  for (const text of [fields({ 0: `${prefix}0` }), fields({ 1: `0${id}` }), fields({ 2: salt.toUpperCase() }), fields({ 3: iv.slice(0, -1) + otherBits }),
+    fields({ 4: `${ciphertext}AA` }), fields({ 4: ciphertext.slice(0, -1) }), fields({ 5: `0${expiry}` }), fields({ 5: '' }), seal.slice(0, -2), `${seal}~2`, '', 'Fe26.2']) {
+    assert.notEqual(text, seal)
+    assert.equal(exactSealExpiry(text), undefined, text.slice(0, 40))
+  }
 })

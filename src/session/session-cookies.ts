@@ -13,6 +13,8 @@ export const PENDING_LOGIN_TTL = 600
 export interface SessionCookies {
   /** Names of the cookies that are ours, which are never forwarded upstream. */
   readonly names: ReadonlySet<string>
+  /** True for the name of a cookie of ours: never forwarded to a target, never set by one. */
+  isOwnCookie(name: string): boolean
   sessionCookie(sessionId: string): Promise<string>
   clearSessionCookie(): string
   readSessionId(cookieHeader: string | undefined): Promise<string | undefined>
@@ -39,9 +41,30 @@ export function bindingHash(binding: string): string {
 const MAX_SEAL_LENGTH = 1024
 
 /**
+ * A seal exactly as sealData writes it: `Fe26.2*id*salt*iv*ciphertext*expiry*salt*hmac~2`, hex salts,
+ * unpadded base64url. iron-session ignores whatever follows the first "~", and iron-webcrypto decodes
+ * the HMAC forgivingly (whitespace, "+" and "/", unused trailing bits, padding): each of those spells
+ * a different text that opens the same seal. Only this form is read; the HMAC covers the rest.
+ */
+const SEAL = /^Fe26\.2\*(?:0|[1-9][0-9]*)\*[0-9a-f]{64}\*([\w-]{22})\*([\w-]+)\*([1-9][0-9]{0,15})\*[0-9a-f]{64}\*([\w-]{43})~2$/
+
+const canonicalBase64url = (text: string) => Buffer.from(text, 'base64url').toString('base64url') === text
+
+/** The expiry (epoch ms) of a text that is exactly a seal's form, else undefined. Says nothing of its authenticity. */
+export function exactSealExpiry(text: string): number | undefined {
+  if (text.length > MAX_SEAL_LENGTH) return undefined
+  const [, iv = '', ciphertext = '', expiry = '', hmac = ''] = SEAL.exec(text) ?? []
+  if (hmac === '' || ![iv, ciphertext, hmac].every(canonicalBase64url)) return undefined
+  // AES-CBC writes whole 16-byte blocks.
+  if (Buffer.byteLength(ciphertext, 'base64url') % 16 !== 0) return undefined
+  return Number(expiry)
+}
+
+/**
  * Unsealing costs about half a millisecond of CPU (iron derives two keys per seal), more than the
- * rest of a proxied request. Seals that opened are remembered for a minute, by their full text
- * (which nobody can forge), up to this many; a cached session id still has to exist in the store.
+ * rest of a proxied request. Seals that opened are remembered for a minute, by their text (only the
+ * exact form gets here, so one seal has one text), up to this many; a cached session id still has to
+ * exist in the store.
  */
 const UNSEALED_CACHE_SIZE = 10_000
 const UNSEALED_CACHE_MS = 60_000
@@ -57,11 +80,11 @@ export function createSessionCookies(session: SessionConfig, secure: boolean, no
 
   async function unsealField(cookieHeader: string | undefined, name: string, field: string, ttl: number): Promise<string | undefined> {
     const sealed = parseCookieHeader(cookieHeader).get(name)
-    if (sealed === undefined || sealed.length > MAX_SEAL_LENGTH) return undefined
+    if (sealed === undefined || exactSealExpiry(sealed) === undefined) return undefined
     const key = `${field}\0${sealed}`
     const cached = unsealed.get(key)
     if (cached !== undefined && now() < cached.until) return cached.value
-    // A tampered, expired, truncated or foreign seal unseals to {}: simply no session.
+    // A tampered, expired or foreign seal unseals to {}: simply no session.
     const data: Record<string, unknown> = await unsealData(sealed, { password: unsealing, ttl })
     const value = data[field]
     if (typeof value !== 'string') return undefined
@@ -70,8 +93,10 @@ export function createSessionCookies(session: SessionConfig, secure: boolean, no
     return value
   }
 
+  const names = new Set([session.cookieName, loginName])
   return {
-    names: new Set([session.cookieName, loginName]),
+    names,
+    isOwnCookie: (name) => names.has(name),
 
     async sessionCookie(sessionId) {
       const sealed = await sealData({ sid: sessionId }, { password: sealing, ttl: session.absoluteTimeout })
