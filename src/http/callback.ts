@@ -8,7 +8,8 @@ const OAUTH_ERROR = /^[\x20-\x7e]{1,64}$/
 
 /**
  * GET /auth/callback: finishes a login begun by /auth/login in this same browser. Every failure is a
- * 400 page naming the problem, and no session; an unreachable issuer is a 503 page.
+ * 400 page naming the problem, and no session; an unreachable issuer is a 503 page. The login's
+ * cookie is cleared whatever the outcome, as soon as the state names it.
  */
 export function callbackHandler(deps: Deps): Middleware<AppState> {
   return async (ctx) => {
@@ -26,6 +27,7 @@ export function callbackHandler(deps: Deps): Middleware<AppState> {
   async function finishLogin(ctx: Parameters<Middleware<AppState>>[0]): Promise<void> {
     const state = ctx.query['state']
     if (typeof state !== 'string' || state === '') throw new CloakroomError('bad_request', 'The login response has no state.')
+    ctx.append('set-cookie', deps.cookies.clearLoginCookie(state))
 
     // Taking the pending login consumes it, whatever happens next: a state is good for one try.
     const pending = await deps.store.takePendingLogin(state)
@@ -33,7 +35,7 @@ export function callbackHandler(deps: Deps): Middleware<AppState> {
       throw new CloakroomError('bad_request', 'This login is unknown, was already used, or has expired. Please log in again.')
     }
     const cookieHeader = ctx.get('cookie') || undefined
-    const binding = await deps.cookies.readLoginBinding(cookieHeader)
+    const binding = await deps.cookies.readLoginBinding(cookieHeader, state)
     if (binding === undefined || bindingHash(binding) !== pending.browserBinding) {
       throw new CloakroomError('bad_request', 'This login was not started in this browser.')
     }

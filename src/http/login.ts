@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Middleware } from 'koa'
-import { bindingHash, PENDING_LOGIN_TTL } from '../session/index.ts'
+import { bindingHash, MAX_LOGIN_COOKIES, PENDING_LOGIN_TTL } from '../session/index.ts'
 import type { AppState } from './app-state.ts'
 import type { Deps } from './deps.ts'
 import { addressKey, createRateLimiter } from './middleware/rate-limit.ts'
@@ -10,8 +10,10 @@ const random = () => randomBytes(32).toString('base64url')
 
 /**
  * GET /auth/login: starts an authorization code flow (PKCE S256, state, nonce) and binds it to this
- * browser through the login cookie, so that only this browser can finish it (no login CSRF).
- * Each login has its own state, so several tabs can log in at once.
+ * browser through a login cookie of its own (named for its state, holding a fresh binding whose hash
+ * the pending login keeps), so that only this browser can finish it (no login CSRF). Logins share
+ * nothing in the browser, so tabs that start at the same moment, with no cookie yet, each complete.
+ * The browser keeps at most MAX_LOGIN_COOKIES of them: the oldest beyond that are expired here.
  */
 export function loginHandler(deps: Deps): Middleware<AppState> {
   const limiter = createRateLimiter(deps.config.login.ratePerMinute, deps.now)
@@ -22,8 +24,7 @@ export function loginHandler(deps: Deps): Middleware<AppState> {
     const request = { state: random(), nonce: random(), codeVerifier: random() }
     const url = await deps.oidc.authorizationUrl(request)
 
-    const cookieHeader = ctx.get('cookie') || undefined
-    const binding = (await deps.cookies.readLoginBinding(cookieHeader)) ?? random()
+    const binding = random()
     await deps.store.putPendingLogin(request.state, {
       codeVerifier: request.codeVerifier,
       nonce: request.nonce,
@@ -32,7 +33,8 @@ export function loginHandler(deps: Deps): Middleware<AppState> {
       createdAt: Math.floor(deps.now() / 1000),
     }, PENDING_LOGIN_TTL)
 
-    ctx.append('set-cookie', await deps.cookies.loginCookie(binding))
+    for (const line of deps.cookies.clearLoginCookies(ctx.get('cookie') || undefined, MAX_LOGIN_COOKIES - 1)) ctx.append('set-cookie', line)
+    ctx.append('set-cookie', await deps.cookies.loginCookie(request.state, binding))
     ctx.set('cache-control', 'no-store')
     ctx.redirect(url.href)
   }

@@ -11,13 +11,15 @@ import { optionalSession } from './require-session.ts'
 
 /**
  * Ends a session: deletes it from the store and clears the cookie (first, so no request can use or
- * refresh it meanwhile), then revokes its refresh token at the issuer (RFC 7009; the access token
- * when there is none). A failed revocation is logged, never a reason to keep the session. Returns
+ * refresh it meanwhile) with every login cookie the browser sent (a login left unfinished in another
+ * tab must not sign the user back in), then revokes its refresh token at the issuer (RFC 7009; the
+ * access token when there is none). A failed revocation is logged, never a reason to keep the session. Returns
  * the issuer's end-session URL, if it has one: without a session too, so the user can still end
  * the IdP's session (it then asks them to confirm, having no id_token_hint).
  */
 async function endSession(ctx: Context & { state: AppState }, deps: Deps, session: SessionRecord | undefined): Promise<string | undefined> {
   ctx.append('set-cookie', deps.cookies.clearSessionCookie())
+  for (const line of deps.cookies.clearLoginCookies(ctx.get('cookie') || undefined, 0)) ctx.append('set-cookie', line)
   ctx.set('cache-control', 'no-store')
   if (session !== undefined) {
     await deps.sessions.end(session.id)

@@ -1,4 +1,4 @@
-export { bindingHash, createSessionCookies, PENDING_LOGIN_TTL } from './session-cookies.ts'
+export { bindingHash, createSessionCookies, MAX_LOGIN_COOKIES, PENDING_LOGIN_TTL } from './session-cookies.ts'
 export type { SessionCookies } from './session-cookies.ts'
 export { parseCookieHeader, removeCookies } from './cookie-header.ts'
 export { createSessions, publicSessionId } from './sessions.ts'

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import type { SessionConfig } from '../config/index.ts'
-import { createSessionCookies, exactSealExpiry } from './session-cookies.ts'
+import { createSessionCookies, exactSealExpiry, loginCookiesToClear, PENDING_LOGIN_TTL } from './session-cookies.ts'
 
 const OLD = 'old-secret-old-secret-old-secret-0001'
 const NEW = 'new-secret-new-secret-new-secret-0002'
@@ -44,16 +44,6 @@ test('a tampered, truncated, oversized, foreign or missing cookie is no session'
     `cloakroom=${'A'.repeat(5000)}`, 'cloakroom=Fe26.2**1**2**3**4**5**6**7', `other=${good}`, 'cloakroom=%E0%A4%A']) {
     assert.equal(await cookies.readSessionId(header), undefined, String(header).slice(0, 40))
   }
-})
-
-test('the login cookie carries the browser binding, always SameSite=Lax, ten minutes', async () => {
-  const cookies = createSessionCookies(config([NEW], { sameSite: 'strict' }), false)
-  const setCookie = await cookies.loginCookie('binding-value')
-  assert.match(setCookie, /^cloakroom-login=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Max-Age=600$/)
-  assert.equal(await cookies.readLoginBinding(`cloakroom-login=${valueOf(setCookie)}`), 'binding-value')
-  // A session seal is not a login seal, and the other way round.
-  assert.equal(await cookies.readSessionId(`cloakroom=${valueOf(setCookie)}`), undefined)
-  assert.deepEqual([...cookies.names].sort(), ['cloakroom', 'cloakroom-login'])
 })
 
 // --- Only the exact seal opens a session (SPEC "Errors") ---
@@ -158,6 +148,77 @@ test('an opened seal is remembered by its text only: another spelling of it neit
   }
   clock += 59_000
   assert.equal(await cookies.readSessionId(`cloakroom=${seal}`), 'sid-cached')
+})
+
+// --- One login cookie per login ---
+
+const stateA = 'state-a-0123456789-0123456789-0123456789abc'
+const stateB = 'state-b-0123456789-0123456789-0123456789abc'
+const nameOf = (setCookie: string) => setCookie.slice(0, setCookie.indexOf('='))
+
+test('each login has its own cookie, named for its state, sealed, always SameSite=Lax, ten minutes', async () => {
+  const cookies = createSessionCookies(config([NEW], { sameSite: 'strict' }), false)
+  const a = await cookies.loginCookie(stateA, 'binding-a')
+  const b = await cookies.loginCookie(stateB, 'binding-b')
+  assert.match(a, /^cloakroom-login-[\w-]{10}=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Max-Age=600$/)
+  assert.notEqual(nameOf(a), nameOf(b))
+  assert.ok(!a.includes('binding-a') && !a.includes(stateA))
+  const header = `cloakroom=x; ${nameOf(a)}=${valueOf(a)}; ${nameOf(b)}=${valueOf(b)}`
+  assert.equal(await cookies.readLoginBinding(header, stateA), 'binding-a')
+  assert.equal(await cookies.readLoginBinding(header, stateB), 'binding-b')
+  // Another login's cookie under this login's name, a session seal, or another spelling: nothing.
+  assert.equal(await cookies.readLoginBinding(`${nameOf(b)}=${valueOf(a)}`, stateB), 'binding-a')
+  assert.equal(await cookies.readLoginBinding(`${nameOf(a)}=${valueOf(a)}`, stateB), undefined)
+  assert.equal(await cookies.readLoginBinding(`${nameOf(a)}=${valueOf(await cookies.sessionCookie('s'))}`, stateA), undefined)
+  assert.equal(await cookies.readLoginBinding(`${nameOf(a)}=${valueOf(a)}x`, stateA), undefined)
+  assert.equal(await cookies.readSessionId(`cloakroom=${valueOf(a)}`), undefined)
+  assert.match(cookies.clearLoginCookie(stateA), new RegExp(`^${nameOf(a)}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Expires=`))
+})
+
+test('isOwnCookie: the session cookie and every login cookie, nothing else; names.has agrees', async () => {
+  const cookies = createSessionCookies(config([NEW], { cookieName: '__Host-cloakroom' }), true)
+  const login = nameOf(await cookies.loginCookie(stateA, 'b'))
+  assert.match(login, /^__Host-cloakroom-login-/)
+  for (const name of ['__Host-cloakroom', login, '__Host-cloakroom-login', '__Host-cloakroom-login-anything']) {
+    assert.equal(cookies.isOwnCookie(name), true, name)
+    assert.equal(cookies.names.has(name), true, name)
+  }
+  for (const name of ['cloakroom', '__Host-cloakroom2', '__host-cloakroom', '__Host-cloakroom-loginx', 'x__Host-cloakroom', '']) {
+    assert.equal(cookies.isOwnCookie(name), false, name)
+    assert.equal(cookies.names.has(name), false, name)
+  }
+  const { isOwnCookie } = cookies
+  assert.equal(isOwnCookie(login), true)
+})
+
+test('clearLoginCookies: keeps the newest intact ones, clears the rest, the old single login cookie, and junk', async () => {
+  const cookies = createSessionCookies(config([NEW]), false)
+  const made = []
+  for (const state of ['s1', 's2', 's3']) {
+    made.push(await cookies.loginCookie(state, state))
+    await new Promise((resolve) => setTimeout(resolve, 3))
+  }
+  const pairs = made.map((line) => `${nameOf(line)}=${valueOf(line)}`)
+  const header = ['cloakroom=abc', 'other=1', pairs[1], 'cloakroom-login=old', pairs[2], pairs[0], 'cloakroom-login-junk=xyz'].join('; ')
+  const cleared = (keep: number) => cookies.clearLoginCookies(header, keep).map(nameOf).sort()
+  const [n1 = '', n2 = '', n3 = ''] = made.map(nameOf)
+  assert.deepEqual(cleared(2), ['cloakroom-login', 'cloakroom-login-junk', n1].sort())
+  assert.deepEqual(cleared(1), ['cloakroom-login', 'cloakroom-login-junk', n1, n2].sort())
+  assert.deepEqual(cleared(0), ['cloakroom-login', 'cloakroom-login-junk', n1, n2, n3].sort())
+  assert.deepEqual(cleared(3), ['cloakroom-login', 'cloakroom-login-junk'].sort())
+  assert.deepEqual(cookies.clearLoginCookies('cloakroom=abc; other=1', 0), [])
+  for (const line of cookies.clearLoginCookies(header, 0)) assert.match(line, /=; Path=\/; HttpOnly; SameSite=Lax; Max-Age=0; /)
+})
+
+test('loginCookiesToClear: expired seals go, then the oldest beyond keep (age read from the seal\'s clear-text expiry)', async () => {
+  const { seal } = await sealed()
+  const expiring = (at: number) => seal.split('*').map((field, i) => (i === 5 ? String(at) : field)).join('*')
+  assert.equal(exactSealExpiry(expiring(5_000)), 5_000)
+  const carried: [string, string][] = [['a', expiring(3_000)], ['b', expiring(9_000)], ['c', expiring(1_500)], ['d', expiring(7_000)], ['e', 'junk']]
+  assert.deepEqual(loginCookiesToClear(carried, 2, 2_000), ['c', 'e', 'a'])
+  assert.deepEqual(loginCookiesToClear(carried, 10, 2_000), ['c', 'e'])
+  assert.deepEqual(loginCookiesToClear(carried, 0, 0), ['e', 'b', 'd', 'a', 'c'])
+  assert.equal(PENDING_LOGIN_TTL, 600)
 })
 
 test('exactSealExpiry reads only the exact form sealData writes', async () => {

@@ -3,24 +3,40 @@ import { sealData, unsealData } from 'iron-session'
 import type { SessionConfig } from '../config/index.ts'
 import { parseCookieHeader, serializeCookie } from './cookie-header.ts'
 
-/** How long a pending login (and its browser-binding cookie) lives. */
+/** How long a pending login (and its login cookie) lives, in seconds. */
 export const PENDING_LOGIN_TTL = 600
 
 /**
- * The two cookies Cloakroom sets, both iron seals (AES-256-CBC + HMAC-SHA-256): the session cookie
- * carries only the session id, the login cookie only the browser-binding value of logins in flight.
+ * How many login cookies a browser keeps: a new login expires the oldest beyond this. Logins that
+ * start at the same moment (tabs of a restored browser session) each keep theirs, since none of their
+ * requests carries another's; every login cookie goes when its login completes or expires.
+ */
+export const MAX_LOGIN_COOKIES = 4
+
+/**
+ * The cookies Cloakroom sets, all iron seals (AES-256-CBC + HMAC-SHA-256): the session cookie carries
+ * only the session id; each login in flight has its own login cookie, named for its state, carrying
+ * only the browser-binding value whose hash the pending login keeps.
  */
 export interface SessionCookies {
-  /** Names of the cookies that are ours, which are never forwarded upstream. */
-  readonly names: ReadonlySet<string>
-  /** True for the name of a cookie of ours: never forwarded to a target, never set by one. */
+  /** True for the session cookie's name and every login cookie's: never forwarded to a target, never set by one. */
   isOwnCookie(name: string): boolean
+  /**
+   * @deprecated Use isOwnCookie: login cookie names are per login, so this set's `has` is
+   * isOwnCookie; iterating it yields only the session cookie's name and the login cookies' stem.
+   */
+  readonly names: ReadonlySet<string>
   sessionCookie(sessionId: string): Promise<string>
   clearSessionCookie(): string
+  /** The session id, only from a session cookie that is exactly a seal this secret ring issued. */
   readSessionId(cookieHeader: string | undefined): Promise<string | undefined>
-  loginCookie(binding: string): Promise<string>
-  clearLoginCookie(): string
-  readLoginBinding(cookieHeader: string | undefined): Promise<string | undefined>
+  /** The login cookie of the login with this state: SameSite=Lax whatever session.sameSite says, PENDING_LOGIN_TTL. */
+  loginCookie(state: string, binding: string): Promise<string>
+  clearLoginCookie(state: string): string
+  /** The binding from the login cookie of the login with this state, if the request carries it intact. */
+  readLoginBinding(cookieHeader: string | undefined, state: string): Promise<string | undefined>
+  /** `Set-Cookie` values clearing the login cookies the request carries, all but the `keep` newest intact ones. */
+  clearLoginCookies(cookieHeader: string | undefined, keep: number): string[]
 }
 
 /**
@@ -61,10 +77,28 @@ export function exactSealExpiry(text: string): number | undefined {
 }
 
 /**
+ * Of the login cookies a request carries, the names to clear so that at most `keep` remain: every one
+ * that is not a seal's exact form or has expired, then the oldest. Age is read from the seal's
+ * expiry, which is in clear text: no unsealing (one forging it could only reorder which of this
+ * browser's own logins is given up).
+ */
+export function loginCookiesToClear(carried: Iterable<readonly [string, string]>, keep: number, now: number): string[] {
+  const clear: string[] = []
+  const live: { readonly name: string; readonly expiry: number }[] = []
+  for (const [name, value] of carried) {
+    const expiry = exactSealExpiry(value)
+    if (expiry === undefined || expiry <= now) clear.push(name)
+    else live.push({ name, expiry })
+  }
+  live.sort((a, b) => b.expiry - a.expiry)
+  return [...clear, ...live.slice(Math.max(keep, 0)).map(({ name }) => name)]
+}
+
+/**
  * Unsealing costs about half a millisecond of CPU (iron derives two keys per seal), more than the
- * rest of a proxied request. Seals that opened are remembered for a minute, by their text (only the
- * exact form gets here, so one seal has one text), up to this many; a cached session id still has to
- * exist in the store.
+ * rest of a proxied request. Session seals that opened are remembered for a minute, by their text
+ * (only the exact form gets here, so one seal has one text), up to this many; a cached session id
+ * still has to exist in the store. Login seals are read once per login and never cached.
  */
 const UNSEALED_CACHE_SIZE = 10_000
 const UNSEALED_CACHE_MS = 60_000
@@ -74,44 +108,61 @@ export function createSessionCookies(session: SessionConfig, secure: boolean, no
   if (first === undefined) throw new Error('session.secrets must not be empty')
   const sealing = { [passwordId(first)]: first }
   const unsealing = Object.fromEntries(session.secrets.map((secret) => [passwordId(secret), secret]))
-  const loginName = `${session.cookieName}-login`
+  // Before login cookies were per login there was one, named this: still ours, cleared when seen.
+  const legacyLoginName = `${session.cookieName}-login`
+  const loginStem = `${legacyLoginName}-`
+  const loginName = (state: string) => loginStem + createHash('sha256').update(state).digest('base64url').slice(0, 10)
+  const isLoginCookie = (name: string) => name.startsWith(loginStem) || name === legacyLoginName
+  const isOwnCookie = (name: string) => name === session.cookieName || isLoginCookie(name)
 
-  const unsealed = new Map<string, { readonly value: string; readonly until: number }>()
-
-  async function unsealField(cookieHeader: string | undefined, name: string, field: string, ttl: number): Promise<string | undefined> {
-    const sealed = parseCookieHeader(cookieHeader).get(name)
+  async function open(sealed: string | undefined, field: string, ttl: number): Promise<string | undefined> {
     if (sealed === undefined || exactSealExpiry(sealed) === undefined) return undefined
-    const key = `${field}\0${sealed}`
-    const cached = unsealed.get(key)
-    if (cached !== undefined && now() < cached.until) return cached.value
     // A tampered, expired or foreign seal unseals to {}: simply no session.
     const data: Record<string, unknown> = await unsealData(sealed, { password: unsealing, ttl })
     const value = data[field]
-    if (typeof value !== 'string') return undefined
-    if (unsealed.size >= UNSEALED_CACHE_SIZE) unsealed.delete(unsealed.keys().next().value ?? '')
-    unsealed.set(key, { value, until: now() + UNSEALED_CACHE_MS })
-    return value
+    return typeof value === 'string' ? value : undefined
   }
 
-  const names = new Set([session.cookieName, loginName])
+  const unsealed = new Map<string, { readonly value: string; readonly until: number }>()
+  const clearLogin = (name: string) => serializeCookie(name, '', { maxAge: 0, sameSite: 'lax', secure })
+
   return {
-    names,
-    isOwnCookie: (name) => names.has(name),
+    isOwnCookie,
+    names: Object.defineProperty(new Set([session.cookieName, loginStem]), 'has', { value: isOwnCookie }),
 
     async sessionCookie(sessionId) {
       const sealed = await sealData({ sid: sessionId }, { password: sealing, ttl: session.absoluteTimeout })
       return serializeCookie(session.cookieName, sealed, { maxAge: session.absoluteTimeout, sameSite: session.sameSite, secure })
     },
     clearSessionCookie: () => serializeCookie(session.cookieName, '', { maxAge: 0, sameSite: session.sameSite, secure }),
-    readSessionId: (header) => unsealField(header, session.cookieName, 'sid', session.absoluteTimeout),
+
+    async readSessionId(header) {
+      const sealed = parseCookieHeader(header).get(session.cookieName)
+      if (sealed === undefined) return undefined
+      const cached = unsealed.get(sealed)
+      if (cached !== undefined && now() < cached.until) return cached.value
+      const value = await open(sealed, 'sid', session.absoluteTimeout)
+      if (value === undefined) return undefined
+      unsealed.delete(sealed)
+      if (unsealed.size >= UNSEALED_CACHE_SIZE) unsealed.delete(unsealed.keys().next().value ?? '')
+      unsealed.set(sealed, { value, until: now() + UNSEALED_CACHE_MS })
+      return value
+    },
 
     // Lax whatever session.sameSite says: the IdP's redirect back is a cross-site navigation,
     // and a Strict cookie would not come with it.
-    async loginCookie(binding) {
+    async loginCookie(state, binding) {
       const sealed = await sealData({ binding }, { password: sealing, ttl: PENDING_LOGIN_TTL })
-      return serializeCookie(loginName, sealed, { maxAge: PENDING_LOGIN_TTL, sameSite: 'lax', secure })
+      return serializeCookie(loginName(state), sealed, { maxAge: PENDING_LOGIN_TTL, sameSite: 'lax', secure })
     },
-    clearLoginCookie: () => serializeCookie(loginName, '', { maxAge: 0, sameSite: 'lax', secure }),
-    readLoginBinding: (header) => unsealField(header, loginName, 'binding', PENDING_LOGIN_TTL),
+    clearLoginCookie: (state) => clearLogin(loginName(state)),
+    readLoginBinding: (header, state) => open(parseCookieHeader(header).get(loginName(state)), 'binding', PENDING_LOGIN_TTL),
+
+    clearLoginCookies(header, keep) {
+      const carried = [...parseCookieHeader(header)].filter(([name]) => isLoginCookie(name))
+      const legacy = carried.filter(([name]) => name === legacyLoginName).map(([name]) => name)
+      const current = carried.filter(([name]) => name !== legacyLoginName)
+      return [...legacy, ...loginCookiesToClear(current, keep, now())].map(clearLogin)
+    },
   }
 }
