@@ -9,6 +9,7 @@ import { startDemoApi } from './api.ts'
  * The whole demo in one process: an OpenID Provider (oidc-provider, with its own login pages),
  * a demo API, the SPA (served by Cloakroom from demo/public) and Cloakroom in front of it all.
  * Ports: DEMO_PORT (8080), DEMO_IDP_PORT (9090), DEMO_API_PORT (7000). REDIS_URL switches to Redis.
+ * DEMO_SAME_SITE=strict sets session.sameSite (config/demo.yaml reads it; the browser tests run both).
  */
 const env = process.env
 const port = Number(env['DEMO_PORT'] ?? 8080)
