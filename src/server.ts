@@ -5,11 +5,11 @@ import Koa from 'koa'
 import { Router } from '@koa/router'
 import type { Logger } from 'pino'
 import type { CustomFetch } from 'openid-client'
-import type { Config } from './config/index.ts'
+import { configWarnings, type Config } from './config/index.ts'
 import { CloakroomError } from './errors.ts'
 import { createOidcClient } from './oidc/index.ts'
 import { createSessionCookies, createSessions, createTokenRefresher } from './session/index.ts'
-import { createStore } from './store/index.ts'
+import { createStore, type SessionStore } from './store/index.ts'
 import { createForwarder } from './proxy/index.ts'
 import type { AppState } from './http/app-state.ts'
 import type { Deps } from './http/deps.ts'
@@ -24,7 +24,12 @@ import { backchannelLogoutHandler } from './http/backchannel.ts'
 import { routesHandler } from './http/routes.ts'
 import { upgradeHandler } from './http/upgrade.ts'
 import { createMetrics, serveMetrics } from './http/metrics.ts'
+import { createConcurrencyLimit } from './http/middleware/concurrency-limit.ts'
+import { createSessionSockets } from './http/session-sockets.ts'
 import { createClientErrorHandler } from './http/client-error.ts'
+
+/** Forwarded requests and WebSockets one session (or, without one, one client address) may have in flight. */
+const MAX_IN_FLIGHT_PER_CLIENT = 64
 
 export interface ServerOptions {
   readonly config: Config
@@ -52,14 +57,18 @@ export interface RunningServer {
 
 /** Builds Deps, lists the middleware order once, and listens. */
 export async function startServer({ config, log, now = Date.now, fetch, httpTimeouts = {} }: ServerOptions): Promise<RunningServer> {
-  const store = await createStore(config.store, { secrets: config.session.secrets, log, now })
+  const baseStore = await createStore(config.store, { secrets: config.session.secrets, log, now })
+  const sessionSockets = createSessionSockets({ store: baseStore, now })
+  // Every way a session ends here (logout, back-channel logout, a dead grant, a timeout noticed)
+  // deletes it: its WebSockets go at the same moment.
+  const store: SessionStore = { ...baseStore, deleteSession: async (id) => { await baseStore.deleteSession(id); sessionSockets.ended(id) } }
   const oidc = await createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) })
   const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'), now)
   const sessions = createSessions({ store, cookies, timeouts: config.session, now })
   const metrics = createMetrics()
   const refresher = createTokenRefresher({
     store,
-    refresh: (session) => oidc.refresh(session),
+    refresh: (grant) => oidc.refresh(grant),
     prepare: () => oidc.discover(),
     refreshBefore: config.tokens.refreshBefore,
     // The issuer timeout plus the store calls under the lock (a read and a write, 3 s each at most)
@@ -67,15 +76,20 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
     lockTtlMs: (config.timeouts.idp + 7) * 1000,
     now,
     onRefresh: (outcome) => metrics.inc('cloakroom_token_refreshes_total', outcome),
+    onUnsaved: (outcome) => log[outcome === 'stored' ? 'info' : 'error']({ event: 'refresh_unsaved', outcome }, outcome === 'stored'
+      ? 'refreshed tokens stored after a store outage'
+      : 'refreshed tokens could not be stored; the session will need a new login'),
   })
-  const deps: Deps = { config, now, log, store, oidc, cookies, sessions, refresher, metrics }
+  const inFlight = createConcurrencyLimit(MAX_IN_FLIGHT_PER_CLIENT)
+  const deps: Deps = { config, now, log, store, oidc, cookies, sessions, refresher, metrics, inFlight, sessionSockets }
   const csrf = { headerName: config.csrf.headerName.toLowerCase(), origin: new URL(config.publicUrl).origin }
-  const forwarder = createForwarder({ config, cookieNames: cookies.names, writeError: writeProblem })
+  const forwarder = createForwarder({ config, isOwnCookie: cookies.isOwnCookie, writeError: writeProblem })
 
   oidc.discover().catch((error: unknown) => log.warn({ code: (error as CloakroomError).code }, 'issuer discovery failed; will retry on demand'))
   if (config.publicUrl.startsWith('https:') && !config.session.cookieName.startsWith('__Host-')) {
     log.warn({ cookieName: config.session.cookieName }, 'session.cookieName lacks the __Host- prefix: a sibling subdomain could plant cookies for this origin')
   }
+  for (const warning of configWarnings(config)) log.warn({ event: 'config' }, warning)
 
   const router = new Router<AppState>()
   router.get('/healthz', healthHandler())
@@ -87,9 +101,9 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   router.get('/auth/logout', logoutGetHandler(deps))
   router.post('/auth/backchannel-logout', backchannelLogoutHandler(deps))
 
-  // Behind a trusted proxy, the client is the address that proxy saw: the rightmost X-Forwarded-For
-  // entry. Entries left of it are whatever the client sent (rate-limit bypass otherwise).
-  const app = new Koa<AppState>({ proxy: config.trustProxy, maxIpsCount: 1 })
+  // Behind n trusted proxies, the client is the address the outermost one saw: the nth X-Forwarded-For
+  // entry from the right. Entries left of it are whatever the client sent (rate-limit bypass otherwise).
+  const app = new Koa<AppState>({ proxy: config.trustProxy > 0, maxIpsCount: Math.max(1, config.trustProxy) })
   app.silent = true
   app.use(accessLog(log, metrics))
   app.use(problemMiddleware())
@@ -133,6 +147,7 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
       clearInterval(sweep)
       clearTimeout(deadline)
       metricsServer?.close()
+      sessionSockets.close()
       forwarder.close()
       await store.close()
     },

@@ -4,6 +4,8 @@ import type { OidcClient } from '../oidc/index.ts'
 import type { SessionCookies, Sessions, TokenRefresher } from '../session/index.ts'
 import type { SessionStore } from '../store/index.ts'
 import type { Metrics } from './metrics.ts'
+import type { ConcurrencyLimit } from './middleware/concurrency-limit.ts'
+import type { SessionSockets } from './session-sockets.ts'
 
 /** Everything the endpoints need, built once by server.ts. Time is a parameter (epoch milliseconds). */
 export interface Deps {
@@ -16,4 +18,8 @@ export interface Deps {
   readonly sessions: Sessions
   readonly refresher: TokenRefresher
   readonly metrics: Metrics
+  /** Forwarded requests and WebSockets in flight, per session or client address. */
+  readonly inFlight: ConcurrencyLimit
+  /** The WebSockets of each session, closed when it ends. */
+  readonly sessionSockets: SessionSockets
 }

@@ -1,10 +1,11 @@
 import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
-import type { Duplex } from 'node:stream'
+import { Readable, type Duplex } from 'node:stream'
 import { ProxyServer } from 'http-proxy-3'
 import type { Config, RouteConfig } from '../config/index.ts'
 import { CloakroomError } from '../errors.ts'
 import { removeCookies } from '../session/index.ts'
+import { dropHopByHop, isInvalidTokenChallenge, responseHeaders, setForwarding } from './forward-headers.ts'
 import { upstreamPath } from './match-route.ts'
 
 /** What a forwarded request carries besides the browser's own request. */
@@ -12,6 +13,11 @@ export interface ForwardOptions {
   readonly route: RouteConfig
   /** Added as `Authorization: Bearer …`; undefined forwards anonymously. */
   readonly accessToken: string | undefined
+  /**
+   * Called once when the target refuses the token (`WWW-Authenticate: Bearer error="invalid_token"`):
+   * resolves to a new token, or rejects with the error the browser gets instead (SPEC "API routes").
+   */
+  readonly renewToken?: () => Promise<string>
 }
 
 export interface Forwarder {
@@ -30,79 +36,159 @@ export function upstreamError(error: unknown): CloakroomError {
     { status: timedOut ? 504 : 502, cause: error })
 }
 
-/**
- * Rewrites the request's headers in place for the target: our cookies and any incoming
- * Authorization are removed (a browser must never choose the upstream credential), the token
- * added, and X-Forwarded-* set from publicUrl, which is what the browser sees.
- */
-function prepareHeaders(req: IncomingMessage, options: ForwardOptions, cookieNames: ReadonlySet<string>, config: Config): void {
-  const headers = req.headers
-  const publicUrl = new URL(config.publicUrl)
-  // A client's own forwarding headers are believed only behind a trusted front proxy (trustProxy).
-  const prior = config.trustProxy ? headers['x-forwarded-for'] : undefined
-  if (!config.trustProxy) {
-    for (const name of Object.keys(headers)) {
-      if (name.startsWith('x-forwarded-') || name === 'x-real-ip' || name === 'forwarded') delete headers[name]
-    }
-  }
-  delete headers['authorization']
-  // Node already answered "100 Continue"; forwarded, it would also keep http-proxy from arming our upstream timeout.
-  delete headers['expect']
-  const cookie = removeCookies(headers['cookie'], cookieNames)
-  if (cookie === undefined) delete headers['cookie']
-  else headers['cookie'] = cookie
-  if (options.accessToken !== undefined) headers['authorization'] = `Bearer ${options.accessToken}`
-  const remote = req.socket.remoteAddress ?? ''
-  headers['x-forwarded-for'] = prior === undefined ? remote : `${String(prior)}, ${remote}`
-  headers['x-forwarded-proto'] = publicUrl.protocol.slice(0, -1)
-  headers['x-forwarded-host'] = publicUrl.host
-  req.url = upstreamPath(options.route, req.url ?? '/')
-}
+const timeoutError = (code: string, message: string) => Object.assign(new Error(message), { code })
 
 export interface ForwarderDeps {
   readonly config: Config
-  /** Our cookie names, stripped from forwarded requests. */
-  readonly cookieNames: ReadonlySet<string>
+  /** True for the names of our own cookies: never forwarded, and never set by a target. */
+  readonly isOwnCookie: (name: string) => boolean
   /** Answers a request the target failed (the HTTP layer owns the problem format). */
-  readonly writeError: (res: ServerResponse, error: CloakroomError) => void
+  readonly writeError: (res: ServerResponse, error: unknown) => void
+  /** Connections per target at most (default 1024); a request waiting for one counts against the connect timeout. */
+  readonly maxSocketsPerTarget?: number
 }
 
-export function createForwarder({ config, cookieNames, writeError }: ForwarderDeps): Forwarder {
-  const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const }
+/** One forwarded exchange: what the 'proxyReq' and 'proxyRes' listeners need to know about it. */
+interface Exchange {
+  /** Clears the deadline on getting a connected socket. */
+  connected(): void
+  /** The target answered; the exchange decides what the browser sees. */
+  answered(proxyRes: IncomingMessage): void
+  /** The deadline passed before a connection: whatever comes later is dropped. */
+  abandoned: boolean
+}
+
+export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPerTarget = 1024 }: ForwarderDeps): Forwarder {
+  const agentOptions = { keepAlive: true, maxSockets: maxSocketsPerTarget, maxFreeSockets: 64, scheduling: 'lifo' as const }
   const agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) }
-  const proxy = new ProxyServer({
-    changeOrigin: true,
-    xfwd: false,
-    ws: true,
-    connectTimeout: config.timeouts.upstreamConnect * 1000,
-  })
+  const connectMs = config.timeouts.upstreamConnect * 1000
+  const publicUrl = new URL(config.publicUrl)
+  const exchanges = new WeakMap<IncomingMessage, Exchange>()
+  const proxy = new ProxyServer({ changeOrigin: true, xfwd: false, ws: true, connectTimeout: connectMs })
   // Without a listener an upstream error that escapes a callback would crash the process.
   proxy.on('error', () => {})
-  proxy.on('proxyReq', (proxyReq) => {
-    proxyReq.setTimeout(config.timeouts.upstream * 1000, () => {
-      proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: 'UPSTREAM_TIMEOUT' }))
-    })
+  proxy.on('proxyReq', (proxyReq, req) => {
+    const exchange = exchanges.get(req)
+    if (exchange?.abandoned === true) {
+      proxyReq.destroy()
+      return
+    }
+    proxyReq.setTimeout(config.timeouts.upstream * 1000, () => proxyReq.destroy(timeoutError('UPSTREAM_TIMEOUT', 'upstream timed out')))
+    const socket = proxyReq.socket
+    if (socket === null || !socket.connecting) exchange?.connected()
+    else socket.once('connect', () => exchange?.connected())
   })
+  proxy.on('proxyRes', (proxyRes, req) => exchanges.get(req)?.answered(proxyRes))
+  // Registered before http-proxy-3 writes the 101 to the browser: a handshake cannot set our cookies either.
+  proxy.on('proxyReqWs', (proxyReq) => proxyReq.once('upgrade', (proxyRes: IncomingMessage) => {
+    const cookies = responseHeaders({ 'set-cookie': proxyRes.headers['set-cookie'] ?? [] }, isOwnCookie)['set-cookie']
+    if (cookies === undefined) delete proxyRes.headers['set-cookie']
+    else proxyRes.headers['set-cookie'] = cookies as string[]
+  }))
 
   const agentFor = (target: string) => (target.startsWith('https:') ? agents.https : agents.http)
+
+  /** Rewrites the request's headers and target path in place, once, before the first attempt. */
+  function prepare(req: IncomingMessage, route: RouteConfig, websocket: boolean): void {
+    const headers = req.headers
+    const chunked = headers['transfer-encoding'] !== undefined
+    dropHopByHop(headers, websocket)
+    // Node de-chunked the body; the outgoing request must frame it again, never send it bare.
+    if (chunked) {
+      delete headers['content-length']
+      headers['transfer-encoding'] = 'chunked'
+    }
+    // A browser never chooses the upstream credential; Node already answered "100 Continue".
+    delete headers['authorization']
+    delete headers['expect']
+    const cookie = removeCookies(headers['cookie'], isOwnCookie)
+    if (cookie === undefined) delete headers['cookie']
+    else headers['cookie'] = cookie
+    setForwarding(headers, { trustedHops: config.trustProxy, remoteAddress: req.socket.remoteAddress ?? '', proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host })
+    req.url = upstreamPath(route, req.url ?? '/')
+  }
+
+  function withToken(req: IncomingMessage, token: string | undefined): void {
+    if (token === undefined) delete req.headers['authorization']
+    else req.headers['authorization'] = `Bearer ${token}`
+  }
+
+  /** One attempt at the target; `retried` when the target refused the first token and this is the second. */
+  function attempt(req: IncomingMessage, res: ServerResponse, target: string, options: ForwardOptions, retried: boolean): void {
+    let deadline: NodeJS.Timeout | undefined
+    const exchange: Exchange = {
+      abandoned: false,
+      connected: () => clearTimeout(deadline),
+      answered: (proxyRes) => {
+        clearTimeout(deadline)
+        answer(req, res, proxyRes, target, options, retried)
+      },
+    }
+    exchanges.set(req, exchange)
+    // Armed before a socket is assigned: waiting for one of the target's connections counts too.
+    deadline = setTimeout(() => {
+      exchange.abandoned = true
+      writeError(res, upstreamError(timeoutError('ECONNECT_TIMEOUT', 'no connection to the target in time')))
+    }, connectMs)
+    res.once('close', () => clearTimeout(deadline))
+    const body = retried ? Readable.from([]) : undefined
+    proxy.web(req, res, { target, agent: agentFor(target), selfHandleResponse: true, ...(body === undefined ? {} : { buffer: body }) }, (error) => {
+      clearTimeout(deadline)
+      if (!exchange.abandoned) writeError(res, upstreamError(error))
+    })
+  }
+
+  function answer(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, target: string, options: ForwardOptions, retried: boolean): void {
+    const refused = proxyRes.statusCode === 401 && options.accessToken !== undefined && options.renewToken !== undefined &&
+      !retried && isInvalidTokenChallenge(proxyRes.headers['www-authenticate'])
+    if (!refused) {
+      relay(res, proxyRes)
+      return
+    }
+    const renew = options.renewToken as () => Promise<string>
+    // The token died before its time: renew it once; send again what has no body, pass the 401 on otherwise.
+    renew().then((token) => {
+      if (res.destroyed) return proxyRes.destroy()
+      if (hasBody(req)) return relay(res, proxyRes)
+      proxyRes.destroy()
+      withToken(req, token)
+      attempt(req, res, target, options, true)
+    }, (error: unknown) => {
+      proxyRes.destroy()
+      writeError(res, error)
+    })
+  }
+
+  /** Streams the target's answer; a target that fails mid-body ends the browser's response too (no hang). */
+  function relay(res: ServerResponse, proxyRes: IncomingMessage): void {
+    if (res.headersSent || res.destroyed) {
+      proxyRes.destroy()
+      return
+    }
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.headers, isOwnCookie))
+    proxyRes.on('close', () => {
+      if (!proxyRes.complete) res.destroy()
+    })
+    proxyRes.pipe(res)
+  }
 
   return {
     web(req, res, options) {
       const target = options.route.target
       if (target === undefined) throw new Error('web() needs a route with a target')
-      prepareHeaders(req, options, cookieNames, config)
+      prepare(req, options.route, false)
+      withToken(req, options.accessToken)
       return new Promise((resolve) => {
         res.once('close', () => resolve())
-        proxy.web(req, res, { target, agent: agentFor(target) }, (error) => {
-          writeError(res, upstreamError(error))
-        })
+        attempt(req, res, target, options, false)
       })
     },
 
     ws(req, socket, head, options, onError) {
       const target = options.route.target
       if (target === undefined) throw new Error('ws() needs a route with a target')
-      prepareHeaders(req, options, cookieNames, config)
+      prepare(req, options.route, true)
+      withToken(req, options.accessToken)
       proxy.ws(req, socket, head, { target, agent: agentFor(target) }, (error) => onError(upstreamError(error)))
     },
 
@@ -112,4 +198,10 @@ export function createForwarder({ config, cookieNames, writeError }: ForwarderDe
       agents.https.destroy()
     },
   }
+}
+
+/** Whether the request carries a body (RFC 9112 §6.3): a Transfer-Encoding, or a Content-Length above 0. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }

@@ -1,0 +1,46 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { IncomingHttpHeaders } from 'node:http'
+import { dropHopByHop, isInvalidTokenChallenge, responseHeaders, setForwarding } from './forward-headers.ts'
+
+test('hop-by-hop headers and every header Connection names are dropped; a WebSocket keeps its upgrade', () => {
+  const headers: IncomingHttpHeaders = { connection: 'close, X-Forwarded-For, x-custom', 'x-custom': '1', 'x-forwarded-for': '6.6.6.6', te: 'trailers', 'keep-alive': 'x', 'proxy-authorization': 'Basic x', upgrade: 'h2c', accept: '*/*' }
+  dropHopByHop(headers)
+  assert.deepEqual(headers, { accept: '*/*' })
+  const ws: IncomingHttpHeaders = { connection: 'Upgrade, x-custom', upgrade: 'websocket', 'x-custom': '1' }
+  dropHopByHop(ws, true)
+  assert.deepEqual(ws, { connection: 'upgrade', upgrade: 'websocket' })
+})
+
+test('forwarding headers: a client\'s are dropped; behind n trusted proxies their n entries, Proto and Host pass on', () => {
+  const context = { remoteAddress: '10.0.0.9', proto: 'https', host: 'app.example.com' }
+  const untrusted: IncomingHttpHeaders = { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'evil', 'x-forwarded-prefix': '/x', forwarded: 'for=6', 'x-real-ip': '6.6.6.6' }
+  setForwarding(untrusted, { ...context, trustedHops: 0 })
+  assert.deepEqual(untrusted, { 'x-forwarded-for': '10.0.0.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.example.com' })
+  const trusted: IncomingHttpHeaders = { 'x-forwarded-for': '6.6.6.6, 203.0.113.1,10.0.0.1', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'front.example.com' }
+  setForwarding(trusted, { ...context, trustedHops: 2 })
+  assert.deepEqual(trusted, { 'x-forwarded-for': '203.0.113.1, 10.0.0.1, 10.0.0.9', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'front.example.com' })
+  const garbage: IncomingHttpHeaders = { 'x-forwarded-host': 'a b\r\nx', 'x-forwarded-proto': '' }
+  setForwarding(garbage, { ...context, trustedHops: 1 })
+  assert.equal(garbage['x-forwarded-host'], 'app.example.com', 'a malformed value falls back to publicUrl')
+  assert.equal(garbage['x-forwarded-proto'], 'https')
+})
+
+test('a target\'s response loses its hop-by-hop headers and the Set-Cookies of our cookie names', () => {
+  const ours = (name: string) => name === 'cloakroom' || name.startsWith('cloakroom-login-')
+  const headers = responseHeaders({
+    connection: 'x-internal', 'x-internal': '1', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', 'content-type': 'text/plain',
+    'set-cookie': ['cloakroom=evil; Path=/api', ' cloakroom-login-abc =x', 'theirs=1; Path=/', 'Cloakroomx=1'],
+  }, ours)
+  assert.deepEqual(headers, { 'content-type': 'text/plain', 'set-cookie': ['theirs=1; Path=/', 'Cloakroomx=1'] })
+  assert.deepEqual(responseHeaders({ 'set-cookie': ['cloakroom=evil'] }, ours), {})
+})
+
+test('invalid_token challenges are recognised, other 401s are not', () => {
+  assert.equal(isInvalidTokenChallenge('Bearer error="invalid_token"'), true)
+  assert.equal(isInvalidTokenChallenge('Bearer realm="api", error=invalid_token, error_description="x"'), true)
+  assert.equal(isInvalidTokenChallenge(['Basic realm="x"', 'bearer error="invalid_token"']), true)
+  assert.equal(isInvalidTokenChallenge('Bearer realm="api"'), false)
+  assert.equal(isInvalidTokenChallenge('Bearer error="insufficient_scope"'), false)
+  assert.equal(isInvalidTokenChallenge(undefined), false)
+})

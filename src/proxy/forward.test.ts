@@ -1,0 +1,78 @@
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer, request, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { loadConfig } from '../config/index.ts'
+import { problemFor } from '../http/middleware/problem.ts'
+import { createForwarder, type Forwarder } from './forward.ts'
+
+let target: Server
+let front: Server
+let forwarder: Forwarder
+let frontUrl: string
+
+const portOf = (server: Server) => (server.address() as AddressInfo).port
+
+before(async () => {
+  // A target that holds every request under /hold and answers the rest at once.
+  target = createServer((req, res) => {
+    if (req.url?.startsWith('/hold') !== true) res.end('fast')
+  })
+  await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
+  const config = loadConfig(JSON.stringify({
+    publicUrl: 'http://127.0.0.1:1',
+    oidc: { issuer: 'http://127.0.0.1:1', clientId: 'c', clientSecret: 'secret' },
+    session: { secrets: ['a-session-secret-of-at-least-32-characters'] },
+    store: { type: 'memory' },
+    timeouts: { upstreamConnect: 1, upstream: 30 },
+    routes: [{ path: '/', target: `http://127.0.0.1:${portOf(target)}`, token: 'none', csrf: false }],
+  }), {})
+  const route = config.routes[0]
+  assert.ok(route !== undefined)
+  forwarder = createForwarder({
+    config,
+    isOwnCookie: () => false,
+    writeError: (res, error) => {
+      const problem = problemFor(error)
+      res.writeHead(problem.status, problem.headers).end(problem.body)
+    },
+    maxSocketsPerTarget: 2,
+  })
+  front = createServer((req, res) => void forwarder.web(req, res, { route, accessToken: undefined }))
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve))
+  frontUrl = `http://127.0.0.1:${portOf(front)}`
+})
+after(() => {
+  forwarder.close()
+  front.closeAllConnections()
+  target.closeAllConnections()
+  front.close()
+  target.close()
+})
+
+function get(path: string, timeoutMs: number): Promise<{ status: number; ms: number }> {
+  const started = Date.now()
+  return new Promise((resolve, reject) => {
+    const req = request(`${frontUrl}${path}`, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: Date.now() - started }))
+    })
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+test('a request waiting for one of the target\'s connections gets 504 once upstreamConnect passes, never waits without end', async () => {
+  // Two stalled requests hold both connections the forwarder may open to this target.
+  const holders = [request(`${frontUrl}/hold/1`, { agent: false }), request(`${frontUrl}/hold/2`, { agent: false })]
+  for (const holder of holders) holder.on('error', () => {}).end()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const queued = await get('/fast', 5000)
+  assert.equal(queued.status, 504)
+  assert.ok(queued.ms >= 900 && queued.ms < 3000, `answered after ${queued.ms} ms`)
+  for (const holder of holders) holder.destroy()
+  // Once the stalled clients are gone their connections are free again.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  assert.equal((await get('/fast', 5000)).status, 200)
+})
