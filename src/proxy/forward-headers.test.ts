@@ -30,7 +30,7 @@ test('a target\'s response loses its hop-by-hop headers and the Set-Cookies of o
   const ours = (name: string) => name === 'cloakroom' || name.startsWith('cloakroom-login-')
   const headers = responseHeaders({
     connection: 'x-internal', 'x-internal': '1', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', 'content-type': 'text/plain',
-    'set-cookie': ['cloakroom=evil; Path=/api', ' cloakroom-login-abc =x', 'theirs=1; Path=/', 'Cloakroomx=1'],
+    'set-cookie': ['cloakroom=evil; Path=/api', ' cloakroom-login-abc =x', 'theirs=1; Path=/', 'Cloakroomx=1', 'cloakroom-login-xyz; Path=/'],
   }, ours)
   assert.deepEqual(headers, { 'content-type': 'text/plain', 'set-cookie': ['theirs=1; Path=/', 'Cloakroomx=1'] })
   assert.deepEqual(responseHeaders({ 'set-cookie': ['cloakroom=evil'] }, ours), {})

@@ -76,11 +76,14 @@ export function responseHeaders(headers: IncomingHttpHeaders, isOwnCookie: (name
   return copy
 }
 
-/** The name of a Set-Cookie line, as browsers read it (RFC 6265 §5.2: up to the first "="). */
+/**
+ * The name of a Set-Cookie line as far as our cookies go: up to the first "=" (RFC 6265 §5.2); a
+ * line without one is a nameless cookie that browsers send as its bare value, so the value counts.
+ */
 function cookieName(line: string): string {
   const pair = line.split(';', 1)[0] ?? ''
   const eq = pair.indexOf('=')
-  return (eq < 0 ? '' : pair.slice(0, eq)).trim()
+  return (eq < 0 ? pair : pair.slice(0, eq)).trim()
 }
 
 /** True for a `WWW-Authenticate` that refuses a Bearer token as invalid (RFC 6750 §3.1). */

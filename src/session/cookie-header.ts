@@ -22,13 +22,12 @@ export function parseCookieHeader(header: string | undefined): Map<string, strin
 }
 
 /**
- * The `Cookie` header without the cookies `isOwn` claims, or undefined when nothing is left. A
+ * The `Cookie` header without the cookies `own` claims, or undefined when nothing is left. A
  * name is read as leniently as any server might (trimmed; a part without "=" is all name), so no
  * spelling of one of our names reaches a target.
  */
-export function removeCookies(header: string | undefined, isOwn: ((name: string) => boolean) | ReadonlySet<string>): string | undefined {
+export function removeCookies(header: string | undefined, own: (name: string) => boolean): string | undefined {
   if (header === undefined) return undefined
-  const own = typeof isOwn === 'function' ? isOwn : (name: string) => isOwn.has(name)
   const kept = header.split(';').map((part) => part.trim()).filter((part) => {
     const eq = part.indexOf('=')
     return part !== '' && !own((eq < 0 ? part : part.slice(0, eq)).trim())

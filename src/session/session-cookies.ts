@@ -21,11 +21,6 @@ export const MAX_LOGIN_COOKIES = 4
 export interface SessionCookies {
   /** True for the session cookie's name and every login cookie's: never forwarded to a target, never set by one. */
   isOwnCookie(name: string): boolean
-  /**
-   * @deprecated Use isOwnCookie: login cookie names are per login, so this set's `has` is
-   * isOwnCookie; iterating it yields only the session cookie's name and the login cookies' stem.
-   */
-  readonly names: ReadonlySet<string>
   sessionCookie(sessionId: string): Promise<string>
   clearSessionCookie(): string
   /** The session id, only from a session cookie that is exactly a seal this secret ring issued. */
@@ -128,7 +123,6 @@ export function createSessionCookies(session: SessionConfig, secure: boolean, no
 
   return {
     isOwnCookie,
-    names: Object.defineProperty(new Set([session.cookieName, loginStem]), 'has', { value: isOwnCookie }),
 
     async sessionCookie(sessionId) {
       const sealed = await sealData({ sid: sessionId }, { password: sealing, ttl: session.absoluteTimeout })
