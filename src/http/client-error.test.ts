@@ -6,7 +6,7 @@ import { Duplex } from 'node:stream'
 import { pino } from 'pino'
 import { loadConfig } from '../config/index.ts'
 import { startServer } from '../server.ts'
-import { clientErrorResponse, clientErrorStatus, createClientErrorHandler } from './client-error.ts'
+import { clientErrorResponse, clientErrorStatus, createClientErrorHandler, createConnectHandler } from './client-error.ts'
 
 const NOW = Date.UTC(2025, 0, 2, 3, 4, 5)
 
@@ -134,6 +134,18 @@ test('a 20 KB Cookie header gets its 431 before the close, though the server sto
     assert.match(text, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/)
     assert.match(text, /\r\nConnection: close\r\n/)
   }
+})
+
+test('a CONNECT gets 400 and Connection: close instead of a silent close', async () => {
+  const server = createServer((_req, res) => res.end())
+  server.on('connect', createConnectHandler(recordingLog().log))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  const { text, error } = await exchange(port, ['CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n'])
+  server.close()
+  assert.equal(error, undefined)
+  assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n/)
+  assert.match(text, /\r\nConnection: close\r\n/)
 })
 
 test('Cloakroom answers a client that sends half a request line and stalls with 408 and Connection: close', async () => {

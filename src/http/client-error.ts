@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 
 /** The slice of the logger the handler uses (a pino Logger fits). */
@@ -67,6 +68,16 @@ export function createClientErrorHandler(log: ClientErrorLog, { now = Date.now, 
     timer.unref()
     socket.once('close', () => clearTimeout(timer))
   }
+}
+
+/**
+ * The server's `connect` listener. Cloakroom is no forward proxy (an authority-form target is
+ * bad_request, SPEC "API routes"), but without a listener Node closes a CONNECT's socket without a
+ * word: it gets the same 400 and `Connection: close` as a request the parser could not read.
+ */
+export function createConnectHandler(log: ClientErrorLog, options: ClientErrorOptions = {}) {
+  const answer = createClientErrorHandler(log, options)
+  return (_req: IncomingMessage, socket: Duplex): void => answer(Object.assign(new Error('CONNECT is not served'), { code: 'CONNECT' }), socket)
 }
 
 /** True once a response on this socket has sent its head: another status line would corrupt it. */
