@@ -26,7 +26,7 @@ import { upgradeHandler } from './http/upgrade.ts'
 import { createMetrics, serveMetrics } from './http/metrics.ts'
 import { createConcurrencyLimit } from './http/middleware/concurrency-limit.ts'
 import { createSessionSockets } from './http/session-sockets.ts'
-import { createClientErrorHandler } from './http/client-error.ts'
+import { createClientErrorHandler, createConnectHandler } from './http/client-error.ts'
 
 /** Forwarded requests and WebSockets one session (or, without one, one client address) may have in flight. */
 const MAX_IN_FLIGHT_PER_CLIENT = 64
@@ -127,6 +127,8 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   const upgraded = new Set<Duplex>()
   server.on('upgrade', upgradeHandler(deps, forwarder, csrf, upgraded))
   server.on('clientError', createClientErrorHandler(log, { now }))
+  // CONNECT is for forward proxies: answered 400 like any request we cannot serve, never dropped.
+  server.on('connect', createConnectHandler(log, { now }))
   await listen(server, config.listen.port, config.listen.host)
   const port = (server.address() as AddressInfo).port
   const metricsServer = config.metrics.listen === null ? undefined : await serveMetrics(metrics, config.metrics.listen)

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { RouteConfig } from '../config/index.ts'
 import { CloakroomError } from '../errors.ts'
-import { hasDotSegments, matchRoute } from '../proxy/index.ts'
+import { hasDotSegments, matchRoute, routeShiftsWhenDecoded } from '../proxy/index.ts'
 import type { SessionRecord } from '../store/index.ts'
 import type { Deps } from './deps.ts'
 import { checkCsrf, checkOrigin, type CsrfOptions } from './middleware/csrf.ts'
@@ -34,6 +34,7 @@ export async function authorizeRoute(request: RouteRequest, deps: Deps, csrf: Cs
     throw new CloakroomError('not_found', 'No route matches this path')
   }
   if (hasDotSegments(path)) throw new CloakroomError('bad_request', 'Dot segments are not allowed in paths')
+  if (routeShiftsWhenDecoded(deps.config.routes, path)) throw new CloakroomError('bad_request', 'An encoded slash may not move a path to another route')
 
   const session = route.token === 'none' ? undefined : await deps.sessions.fromCookie(request.headers.cookie)
   if (route.token === 'user' && session === undefined) throw new CloakroomError('unauthenticated', 'No valid session')

@@ -1,3 +1,3 @@
-export { matchRoute, upstreamPath, hasDotSegments } from './match-route.ts'
+export { matchRoute, upstreamPath, hasDotSegments, routeShiftsWhenDecoded } from './match-route.ts'
 export { createForwarder, upstreamError } from './forward.ts'
 export type { Forwarder, ForwardOptions } from './forward.ts'

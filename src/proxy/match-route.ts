@@ -5,6 +5,26 @@ export function matchRoute(routes: readonly RouteConfig[], path: string): RouteC
   return routes.find((route) => matchesPrefix(route.path, path))
 }
 
+/**
+ * True when a target that decodes "%2F" or "%5C" before routing (Go's net/http, Spring with
+ * decoding on) would put `path` under another route than the raw path matches: "/api%2Fx" is
+ * checked as route "/" but served as "/api/x". Such a path is refused, so an encoded slash cannot
+ * move a request past its route's checks. Decoded up to three times (a target may decode twice).
+ */
+export function routeShiftsWhenDecoded(routes: readonly RouteConfig[], path: string): boolean {
+  const route = matchRoute(routes, path)
+  let current = path
+  for (let round = 0; round < 3 && /%(2f|5c|25)/i.test(current); round++) {
+    try {
+      current = decodeURIComponent(current).replaceAll('\\', '/')
+    } catch {
+      return true
+    }
+    if (matchRoute(routes, current) !== route) return true
+  }
+  return false
+}
+
 /** The path (and query) the target sees: the route prefix removed when stripPath is set. */
 export function upstreamPath(route: RouteConfig, pathAndQuery: string): string {
   if (!route.stripPath || route.path === '/') return pathAndQuery
