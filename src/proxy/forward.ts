@@ -64,7 +64,8 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
   const connectMs = config.timeouts.upstreamConnect * 1000
   const publicUrl = new URL(config.publicUrl)
   const exchanges = new WeakMap<IncomingMessage, Exchange>()
-  const proxy = new ProxyServer({ changeOrigin: true, xfwd: false, ws: true, connectTimeout: connectMs })
+  // HTTP requests get one deadline of ours for waiting and connecting (attempt()); WebSockets http-proxy-3's connect timeout.
+  const proxy = new ProxyServer({ changeOrigin: true, xfwd: false, ws: true })
   // Without a listener an upstream error that escapes a callback would crash the process.
   proxy.on('error', () => {})
   proxy.on('proxyReq', (proxyReq, req) => {
@@ -139,13 +140,12 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
   }
 
   function answer(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, target: string, options: ForwardOptions, retried: boolean): void {
-    const refused = proxyRes.statusCode === 401 && options.accessToken !== undefined && options.renewToken !== undefined &&
-      !retried && isInvalidTokenChallenge(proxyRes.headers['www-authenticate'])
-    if (!refused) {
+    const renew = options.renewToken
+    if (renew === undefined || retried || options.accessToken === undefined || proxyRes.statusCode !== 401 ||
+      !isInvalidTokenChallenge(proxyRes.headers['www-authenticate'])) {
       relay(res, proxyRes)
       return
     }
-    const renew = options.renewToken as () => Promise<string>
     // The token died before its time: renew it once; send again what has no body, pass the 401 on otherwise.
     renew().then((token) => {
       if (res.destroyed) return proxyRes.destroy()
@@ -189,7 +189,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       if (target === undefined) throw new Error('ws() needs a route with a target')
       prepare(req, options.route, true)
       withToken(req, options.accessToken)
-      proxy.ws(req, socket, head, { target, agent: agentFor(target) }, (error) => onError(upstreamError(error)))
+      proxy.ws(req, socket, head, { target, agent: agentFor(target), connectTimeout: connectMs }, (error) => onError(upstreamError(error)))
     },
 
     close() {
