@@ -140,7 +140,16 @@ const rows: readonly Row[] = [
   {
     name: 'scopes without openid',
     yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x, scopes: [profile, "a b"] }' }),
-    lines: ['oidc.scopes[1]: must be a scope name without spaces or quotes (got "a b")', 'oidc.scopes: must include "openid" (got [profile, a b])'],
+    lines: ['oidc.scopes[1]: must be a scope name without spaces or quotes (got "a b")', 'oidc.scopes: must include "openid" (got [profile, "a b"])'],
+  },
+  {
+    name: 'a scope with a line break keeps its problem lines one line each',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x, scopes: ["a\\nb", 7] }' }),
+    lines: [
+      'oidc.scopes[0]: must be a scope name without spaces or quotes (got "a\\nb")',
+      'oidc.scopes[1]: must be a scope name without spaces or quotes (got 7)',
+      'oidc.scopes: must include "openid" (got ["a\\nb", 7])',
+    ],
   },
   {
     name: 'scopes as one string',

@@ -217,6 +217,22 @@ test('no problem line ever shows a secret', () => {
   ])
 })
 
+test('a key that is a YAML collection is reported as unknown, without the YAML library printing it to stderr', async () => {
+  const warnings: Error[] = []
+  const listener = (warning: Error) => warnings.push(warning)
+  process.on('warning', listener)
+  try {
+    assert.deepEqual(problemsOf(`${MINIMAL}? [a, b]\n: 1\n`), [
+      '"[ a, b ]": unknown key (expected one of: listen, publicUrl, trustProxy, oidc, session, store, tokens, timeouts, login, metrics, csrf, routes)',
+    ])
+    // process.emitWarning reports on the next tick.
+    await new Promise((resolve) => setImmediate(resolve))
+  } finally {
+    process.off('warning', listener)
+  }
+  assert.deepEqual(warnings, [])
+})
+
 test('loadConfigFile resolves relative paths against the file and reports an unreadable file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cloakroom-config-'))
   try {

@@ -7,8 +7,9 @@ import { describeKind, isAbsent, isMapping, type Mapping, type Problems } from '
  */
 export function parseYaml(problems: Problems, text: string): Mapping | undefined {
   const lineCounter = new LineCounter()
-  // uniqueKeys (the default) makes a repeated key an error instead of a silent override.
-  const document = parseDocument(text, { prettyErrors: false, lineCounter })
+  // uniqueKeys (the default) makes a repeated key an error instead of a silent override. logLevel
+  // 'error' keeps the library from printing its own warnings to stderr, which quote the text.
+  const document = parseDocument(text, { prettyErrors: false, lineCounter, logLevel: 'error' })
   const failures = [...document.errors, ...document.warnings]
   if (failures.length > 0) {
     for (const failure of failures) problems.push(yamlLine(failure, lineCounter))

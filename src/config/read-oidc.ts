@@ -75,14 +75,19 @@ function readScopes(problems: Problems, value: unknown): readonly string[] {
   if (list === undefined) return DEFAULT_SCOPES
   const scopes: string[] = []
   list.forEach((item, index) => {
-    // RFC 6749 §3.3: scope tokens are separated by spaces, so one cannot contain a space.
-    if (typeof item === 'string' && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(item)) scopes.push(item)
+    if (isScopeToken(item)) scopes.push(item)
     else problems.push(mismatch(itemPath('oidc.scopes', index), 'a scope name without spaces or quotes', item))
   })
   if (!list.includes('openid')) {
-    problems.push(`oidc.scopes: must include "openid" (got [${list.map((item) => typeof item === 'string' ? item : describe(item)).join(', ')}])`)
+    // Good scope names as written; anything else quoted, so that the line stays one line.
+    problems.push(`oidc.scopes: must include "openid" (got [${list.map((item) => isScopeToken(item) ? item : describe(item)).join(', ')}])`)
   }
   return scopes
+}
+
+// RFC 6749 §3.3: scope tokens are separated by spaces, so one cannot contain a space.
+function isScopeToken(value: unknown): value is string {
+  return typeof value === 'string' && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(value)
 }
 
 function readAuthorizationParams(problems: Problems, value: unknown): Readonly<Record<string, string>> {
