@@ -2,20 +2,12 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { CloakroomError } from '../errors.ts'
-import type { Forwarder } from '../proxy/index.ts'
+import { clientAddress, type Forwarder } from '../proxy/index.ts'
 import { authorizeRoute } from './authorize-route.ts'
 import type { Deps } from './deps.ts'
 import type { CsrfOptions } from './middleware/csrf.ts'
 import { rejectUpgrade } from './middleware/problem.ts'
 import { addressKey } from './middleware/rate-limit.ts'
-
-/** The client's address as Koa's `ctx.ip` gives it for HTTP: the socket's peer, or what the outermost trusted proxy saw. */
-function clientAddress(req: IncomingMessage, trustedHops: number): string {
-  const remote = req.socket.remoteAddress ?? ''
-  if (trustedHops === 0) return remote
-  const forwarded = String(req.headers['x-forwarded-for'] ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
-  return forwarded.slice(-trustedHops)[0] ?? remote
-}
 
 /**
  * WebSocket upgrades on a route: the gate HTTP requests pass (authorizeRoute), then the proxy.
@@ -27,7 +19,7 @@ export function upgradeHandler(deps: Deps, forwarder: Forwarder, csrf: CsrfOptio
     socket.once('close', () => sockets.delete(socket))
     socket.on('error', () => socket.destroy())
     authorizeRoute({ url: req.url ?? '/', headers: req.headers, kind: 'websocket' }, deps, csrf).then(({ route, session }) => {
-      const release = deps.inFlight.take(session === undefined ? `address:${addressKey(clientAddress(req, deps.config.trustProxy))}` : `session:${session.id}`)
+      const release = deps.inFlight.take(session === undefined ? `address:${addressKey(clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', deps.config.trustProxy))}` : `session:${session.id}`)
       socket.once('close', release)
       if (session !== undefined) deps.sessionSockets.track(session.id, socket)
       forwarder.ws(req, socket, head, { route, accessToken: session?.tokens.accessToken }, (error) => rejectUpgrade(socket as Socket, error))

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingHttpHeaders } from 'node:http'
-import { dropHopByHop, isInvalidTokenChallenge, responseHeaders, setForwarding } from './forward-headers.ts'
+import { clientAddress, dropHopByHop, isInvalidTokenChallenge, responseHeaders, setForwarding } from './forward-headers.ts'
 
 test('hop-by-hop headers and every header Connection names are dropped; a WebSocket keeps its upgrade', () => {
   const headers: IncomingHttpHeaders = { connection: 'close, X-Forwarded-For, x-custom', 'x-custom': '1', 'x-forwarded-for': '6.6.6.6', te: 'trailers', 'keep-alive': 'x', 'proxy-authorization': 'Basic x', upgrade: 'h2c', accept: '*/*' }
@@ -43,4 +43,11 @@ test('invalid_token challenges are recognised, other 401s are not', () => {
   assert.equal(isInvalidTokenChallenge('Bearer realm="api"'), false)
   assert.equal(isInvalidTokenChallenge('Bearer error="insufficient_scope"'), false)
   assert.equal(isInvalidTokenChallenge(undefined), false)
+})
+
+test('the client address behind n trusted proxies is the nth X-Forwarded-For entry from the right', () => {
+  assert.equal(clientAddress('6.6.6.6, 203.0.113.1, 10.0.0.1', '10.0.0.9', 2), '203.0.113.1')
+  assert.equal(clientAddress('6.6.6.6, 203.0.113.1, 10.0.0.1', '10.0.0.9', 0), '10.0.0.9')
+  assert.equal(clientAddress('10.0.0.1', '10.0.0.9', 3), '10.0.0.1', 'fewer entries than hops: the leftmost there is')
+  assert.equal(clientAddress(undefined, '10.0.0.9', 1), '10.0.0.9')
 })

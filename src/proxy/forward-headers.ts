@@ -49,6 +49,14 @@ export function setForwarding(headers: IncomingHttpHeaders, context: ForwardingC
   headers['x-forwarded-host'] = host ?? context.host
 }
 
+/**
+ * The client's address behind `trustedHops` front proxies, as Koa's `ctx.ip` gives it for HTTP: the
+ * entry the outermost trusted proxy added (the nth from the right), or the socket's peer.
+ */
+export function clientAddress(forwardedFor: string | string[] | undefined, remoteAddress: string, trustedHops: number): string {
+  return trustedHops === 0 ? remoteAddress : lastEntries(forwardedFor, trustedHops)[0] ?? remoteAddress
+}
+
 function entries(value: string | string[] | undefined): string[] {
   return (Array.isArray(value) ? value.join(',') : value ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
 }
