@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
-import { ConfigError, type Config, loadConfig, loadConfigFile } from './index.ts'
+import { fileURLToPath } from 'node:url'
+import { ConfigError, type Config, configWarnings, loadConfig, loadConfigFile } from './index.ts'
 
 const SECRET = 'session-secret-of-at-least-32-chars!'
 const MINIMAL = `
@@ -245,6 +246,13 @@ test('loadConfigFile resolves relative paths against the file and reports an unr
   } finally {
     rmSync(dir, { recursive: true })
   }
+})
+
+test('config/example.yaml is a valid config that trusts no front proxy', () => {
+  const file = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
+  const config = loadConfigFile(file, { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: SECRET })
+  assert.equal(config.trustProxy, 0)
+  assert.deepEqual(configWarnings(config), [])
 })
 
 test('without a baseDir, static folders resolve against the working directory', () => {
