@@ -115,6 +115,12 @@ describe('hardened forwarding: hop-by-hop headers, cookies from targets, dead to
 
   const seenFor = (path: string) => target.seen.filter((request) => request.url === path)
 
+  test('plain-http publicUrl: one startup warning says it is for development only', () => {
+    const warnings = stack.cloakroom.output().split('\n').filter((line) => line.includes('publicUrl is plain http'))
+    assert.equal(warnings.length, 1)
+    assert.match(warnings[0] ?? '', /development only/)
+  })
+
   test('a client\'s Connection header cannot make the next proxy drop what Cloakroom set; hop-by-hop headers stay behind', async () => {
     const answer = await rawGet(`${stack.cloakroom.url}/open/hop-in`, {
       connection: 'keep-alive, X-Forwarded-For, X-Forwarded-Proto, X-Custom',
@@ -167,6 +173,10 @@ describe('hardened forwarding: hop-by-hop headers, cookies from targets, dead to
     assert.notEqual(token, old)
     assert.equal((stack.idp.grants['refresh_token'] ?? 0) - grants, 1)
     assert.deepEqual(seenFor('/api/retried').map((request) => request.headers['authorization']), [`Bearer ${old}`, `Bearer ${token}`])
+    // The refresh is logged with its outcome, never with a token.
+    const lines = stack.cloakroom.output().split('\n').filter((line) => line.includes('"event":"refresh"'))
+    assert.ok(lines.some((line) => line.includes('"outcome":"ok"')), 'the refresh was logged')
+    assert.ok(lines.every((line) => !line.includes(old) && !line.includes(token)), 'no token in the refresh log')
     // The other instance uses the new token too: it was stored, not kept in one process.
     const other = await fetch(`${stack.instances[1]?.url}/api/other`, { headers: { ...CSRF, cookie } })
     assert.equal(((await other.json()) as { token: string }).token, token)

@@ -8,7 +8,7 @@ import type { CustomFetch } from 'openid-client'
 import { configWarnings, type Config } from './config/index.ts'
 import { CloakroomError } from './errors.ts'
 import { createOidcClient } from './oidc/index.ts'
-import { createSessionCookies, createSessions, createTokenRefresher } from './session/index.ts'
+import { createSessionCookies, createSessions, createTokenRefresher, publicSessionId, type RefreshOutcome } from './session/index.ts'
 import { createStore, type SessionStore } from './store/index.ts'
 import { createForwarder } from './proxy/index.ts'
 import type { AppState } from './http/app-state.ts'
@@ -27,6 +27,12 @@ import { createMetrics, serveMetrics } from './http/metrics.ts'
 import { createConcurrencyLimit } from './http/middleware/concurrency-limit.ts'
 import { createSessionSockets } from './http/session-sockets.ts'
 import { createClientErrorHandler, createConnectHandler } from './http/client-error.ts'
+
+const REFRESH_OUTCOME = {
+  ok: 'access token refreshed',
+  invalid_grant: 'refresh refused (invalid_grant): the session ended',
+  unavailable: 'refresh failed: the issuer is unavailable; the session is kept',
+} as const satisfies Record<RefreshOutcome, string>
 
 /** Forwarded requests and WebSockets one session (or, without one, one client address) may have in flight. */
 const MAX_IN_FLIGHT_PER_CLIENT = 64
@@ -75,7 +81,10 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
     // and a second to spare, so a live holder never outlives its lock.
     lockTtlMs: (config.timeouts.idp + 7) * 1000,
     now,
-    onRefresh: (outcome) => metrics.inc('cloakroom_token_refreshes_total', outcome),
+    onRefresh: (outcome, sessionId) => {
+      metrics.inc('cloakroom_token_refreshes_total', outcome)
+      log[outcome === 'ok' ? 'debug' : 'info']({ event: 'refresh', outcome, sid: publicSessionId(sessionId) }, REFRESH_OUTCOME[outcome])
+    },
     onUnsaved: (outcome) => log[outcome === 'stored' ? 'info' : 'error']({ event: 'refresh_unsaved', outcome }, outcome === 'stored'
       ? 'refreshed tokens stored after a store outage'
       : 'refreshed tokens could not be stored; the session will need a new login'),
@@ -88,6 +97,9 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   oidc.discover().catch((error: unknown) => log.warn({ code: (error as CloakroomError).code }, 'issuer discovery failed; will retry on demand'))
   if (config.publicUrl.startsWith('https:') && !config.session.cookieName.startsWith('__Host-')) {
     log.warn({ cookieName: config.session.cookieName }, 'session.cookieName lacks the __Host- prefix: a sibling subdomain could plant cookies for this origin')
+  }
+  if (config.publicUrl.startsWith('http:')) {
+    log.warn({ publicUrl: config.publicUrl }, 'publicUrl is plain http: the session cookie loses its Secure flag and __Host- prefix, so anyone on the network can take it: for development only')
   }
   for (const warning of configWarnings(config)) log.warn({ event: 'config' }, warning)
 

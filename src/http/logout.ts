@@ -26,7 +26,9 @@ async function endSession(ctx: Context & { state: AppState }, deps: Deps, sessio
     const { refreshToken, accessToken } = session.tokens
     try {
       const revoked = await deps.oidc.revoke(refreshToken ?? accessToken, refreshToken === undefined ? 'access_token' : 'refresh_token')
-      ctx.state.log.info({ event: 'logout', revoked }, 'session ended')
+      ctx.state.log.info({ event: 'logout', revoked }, revoked
+        ? 'session ended; its token revoked at the issuer'
+        : 'session ended; nothing revoked: the issuer has no revocation endpoint')
     } catch (error) {
       ctx.state.log.warn({ event: 'logout', cause: describeCause(error) }, 'token revocation failed; session ended anyway')
     }

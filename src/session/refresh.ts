@@ -27,7 +27,8 @@ export interface TokenRefresherDeps {
   readonly failureHoldMs?: number
   /** How long rotated tokens the store could not take are retried in the background (default 10 min). */
   readonly keepUnsavedMs?: number
-  readonly onRefresh?: (outcome: RefreshOutcome) => void
+  /** Told of every refresh grant's outcome, with the session it was for. */
+  readonly onRefresh?: (outcome: RefreshOutcome, sessionId: string) => void
   /** Told how tokens kept through a store outage ended: stored at last, or lost. */
   readonly onUnsaved?: (outcome: 'stored' | 'lost', sessionId: string) => void
 }
@@ -126,11 +127,11 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     try {
       if (refreshToken === undefined) throw new CloakroomError('session_expired', 'The session has no refresh token')
       const refreshed = await deps.refresh({ refreshToken, expectedSub: current.sub })
-      deps.onRefresh?.('ok')
+      deps.onRefresh?.('ok', current.id)
       return refreshed
     } catch (error) {
       const expired = error instanceof CloakroomError && error.code === 'session_expired'
-      if (refreshToken !== undefined) deps.onRefresh?.(expired ? 'invalid_grant' : 'unavailable')
+      if (refreshToken !== undefined) deps.onRefresh?.(expired ? 'invalid_grant' : 'unavailable', current.id)
       if (expired) await store.deleteSession(current.id)
       throw error
     }
