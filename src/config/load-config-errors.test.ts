@@ -63,6 +63,116 @@ const rows: readonly Row[] = [
     lines: ['line 2: environment variable ISSUER is not set (write ${ISSUER:-default} to give a default)', 'oidc.issuer: must be an http(s) URL (got "")'],
   },
 
+  // YAML faults are placed where they are in the file, never quoting it
+  {
+    name: 'a key indented deeper than the one above is reported on its own line, not the line above',
+    yaml: 'publicUrl: https://app.example.com\noidc:\n  issuer: https://idp.example.com\n   clientId: spa\n',
+    lines: ['yaml: line 4, column 12: invalid YAML (a key that runs on from the line above: is this line indented too deep?)'],
+  },
+  {
+    name: 'a route key indented too deep',
+    yaml: `${yamlWith({ routes: '' })}routes:\n  - path: /api\n     target: http://127.0.0.1:7000\n`,
+    lines: ['yaml: line 6, column 12: invalid YAML (a key that runs on from the line above: is this line indented too deep?)'],
+  },
+  {
+    name: 'a top-level key indented after a blank line is reported on its own line',
+    yaml: 'publicUrl: https://app.example.com\n\n oidc:\n  issuer: https://idp.example.com\n',
+    lines: ['yaml: line 3, column 6: invalid YAML (a key that runs on from the line above: is this line indented too deep?)'],
+  },
+  {
+    name: 'columns count the file as written, not the substituted text',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: "${ISSUER}", clientId: spa, clientSecret: x, clientId: b }' }),
+    env: { ISSUER: 'https://idp.example.com/realms/a-long-realm-name' },
+    lines: ['yaml: line 2, column 62: a key is repeated'],
+  },
+  {
+    name: 'a fault inside a substituted value is placed at its reference and names the variable',
+    yaml: yamlWith({ session: 'session: { secrets: ["${SESSION_SECRET}"] }' }),
+    env: { SESSION_SECRET: `${'s'.repeat(20)}" x "${'s'.repeat(20)}` },
+    lines: ['yaml: line 3, column 23, in the value of ${SESSION_SECRET}: invalid YAML (missing char)'],
+  },
+  {
+    name: 'a line break inside a substituted value does not move the lines after it',
+    yaml: 'publicUrl: "${URL}"\noidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: x }\nsession: { secrets: [x] }\nroutes: [}\n',
+    env: { URL: 'https://app.example.com\n\n ' },
+    lines: ['yaml: line 4, column 10: invalid YAML (bad indent)'],
+  },
+
+  // a secret that is empty or short names the variable it came from, never its value
+  {
+    name: 'an empty session secret from the environment',
+    yaml: yamlWith({ session: 'session: { secrets: ["${SESSION_SECRET}"] }' }),
+    env: { SESSION_SECRET: '' },
+    lines: ['session.secrets[0]: must be at least 32 characters (got 0 from ${SESSION_SECRET}, which is empty or unset)'],
+  },
+  {
+    name: 'an unset session secret',
+    yaml: yamlWith({ session: 'session: { secrets: ["${SESSION_SECRET}"] }' }),
+    lines: [
+      'line 3: environment variable SESSION_SECRET is not set (write ${SESSION_SECRET:-default} to give a default)',
+      'session.secrets[0]: must be at least 32 characters (got 0 from ${SESSION_SECRET}, which is empty or unset)',
+    ],
+  },
+  {
+    name: 'a short session secret from the environment',
+    yaml: yamlWith({ session: 'session: { secrets: ["${SESSION_SECRET}"] }' }),
+    env: { SESSION_SECRET: 'hunter2' },
+    lines: ['session.secrets[0]: must be at least 32 characters (got 7 from ${SESSION_SECRET})'],
+  },
+  {
+    name: 'a short default',
+    yaml: yamlWith({ session: 'session: { secrets: ["${SESSION_SECRET:-too-short}"] }' }),
+    lines: ['session.secrets[0]: must be at least 32 characters (got 9 from the default of ${SESSION_SECRET}; ${SESSION_SECRET} is empty or unset)'],
+  },
+  {
+    name: 'a secret made of two variables',
+    yaml: yamlWith({ session: 'session: { secrets: ["${PART_A}${PART_B}"] }' }),
+    env: { PART_A: '', PART_B: '' },
+    lines: ['session.secrets[0]: must be at least 32 characters (got 0 from ${PART_A} and ${PART_B}, which are empty or unset)'],
+  },
+  {
+    name: 'only the secret that is wrong is blamed, not its neighbours',
+    yaml: yamlWith({ session: `session: { secrets: ["\${NEW}", "\${OLD}", ${SECRET}] }` }),
+    env: { NEW: SECRET, OLD: '' },
+    lines: ['session.secrets[1]: must be at least 32 characters (got 0 from ${OLD}, which is empty or unset)'],
+  },
+  {
+    name: 'an unquoted empty secret empties the list',
+    yaml: yamlWith({ session: 'session: { secrets: [${SESSION_SECRET}] }' }),
+    env: { SESSION_SECRET: '' },
+    lines: ['session.secrets: must list at least one secret (got an empty list from ${SESSION_SECRET}, which is empty or unset)'],
+  },
+  {
+    name: 'an unquoted empty secret as a list item',
+    yaml: yamlWith({ session: 'session:\n  secrets:\n    - ${SESSION_SECRET}' }),
+    env: { SESSION_SECRET: '' },
+    lines: ['session.secrets[0]: must be a string of at least 32 characters (got nothing from ${SESSION_SECRET}, which is empty or unset)'],
+  },
+  {
+    name: 'an empty secret without the list',
+    yaml: yamlWith({ session: 'session:\n  secrets: ${SESSION_SECRET}' }),
+    env: { SESSION_SECRET: '' },
+    lines: ['session.secrets: required (a list of secrets of at least 32 characters; got nothing from ${SESSION_SECRET}, which is empty or unset)'],
+  },
+  {
+    name: 'an empty client secret, quoted',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: "${ISSUER}", clientId: spa, clientSecret: "${OIDC_CLIENT_SECRET}" }' }),
+    env: { ISSUER: 'https://idp.example.com', OIDC_CLIENT_SECRET: '' },
+    lines: ['oidc.clientSecret: must not be empty (got an empty string from ${OIDC_CLIENT_SECRET}, which is empty or unset)'],
+  },
+  {
+    name: 'an empty client secret, unquoted',
+    yaml: yamlWith({ oidc: 'oidc:\n  issuer: https://idp.example.com\n  clientId: spa\n  clientSecret: ${OIDC_CLIENT_SECRET}\n  scopes: [openid]' }),
+    env: { OIDC_CLIENT_SECRET: '' },
+    lines: ['oidc.clientSecret: required (a non-empty string, for tokenEndpointAuthMethod client_secret_basic; got nothing from ${OIDC_CLIENT_SECRET}, which is empty or unset)'],
+  },
+  {
+    name: 'a secret written into the file names no variable',
+    yaml: yamlWith({ publicUrl: 'publicUrl: ${URL}', session: 'session: { secrets: [twelve-chars] }' }),
+    env: { URL: 'https://app.example.com' },
+    lines: ['session.secrets[0]: must be at least 32 characters (got 12)'],
+  },
+
   // listen, publicUrl, trustProxy
   { name: 'port too large', yaml: yamlWith({ listen: 'listen: { port: 70000 }' }), lines: ['listen.port: must be an integer from 0 to 65535 (got 70000)'] },
   { name: 'port as string', yaml: yamlWith({ listen: 'listen: { port: "8080" }' }), lines: ['listen.port: must be an integer from 0 to 65535 (got "8080")'] },

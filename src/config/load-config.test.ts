@@ -188,7 +188,7 @@ test('env substitution fills values and reports every unset variable', () => {
   assert.equal(loadConfig(`${MINIMAL}listen: { port: \${PORT:-9000} }\n`, { ...ENV, PORT: '7000' }).listen.port, 7000)
   assert.deepEqual(problemsOf(MINIMAL, { SESSION_SECRET: SECRET }), [
     'line 6: environment variable OIDC_CLIENT_SECRET is not set (write ${OIDC_CLIENT_SECRET:-default} to give a default)',
-    'oidc.clientSecret: required (a non-empty string, for tokenEndpointAuthMethod client_secret_basic)',
+    'oidc.clientSecret: required (a non-empty string, for tokenEndpointAuthMethod client_secret_basic; got nothing from ${OIDC_CLIENT_SECRET}, which is empty or unset)',
   ])
 })
 
@@ -214,7 +214,7 @@ test('no problem line ever shows a secret', () => {
     assert.ok(!message.includes(short) && !message.includes(clientSecret), message)
   }
   assert.deepEqual(problemsOf(MINIMAL, { OIDC_CLIENT_SECRET: clientSecret, SESSION_SECRET: short }), [
-    'session.secrets[0]: must be at least 32 characters (got 11)',
+    'session.secrets[0]: must be at least 32 characters (got 11 from ${SESSION_SECRET})',
   ])
 })
 

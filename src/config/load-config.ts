@@ -12,8 +12,12 @@ import { readStore } from './read-store.ts'
 import { type Env, substituteEnv } from './substitute-env.ts'
 import type { Config } from './types.ts'
 import { type Mapping, type Problems, readMapping } from './validate.ts'
+import { NO_ORIGINS, type OriginOf, variableOrigins } from './variable-origin.ts'
 
-const KEYS = ['listen', 'publicUrl', 'trustProxy', 'oidc', 'session', 'store', 'tokens', 'timeouts', 'login', 'metrics', 'csrf', 'routes']
+/** The top-level keys of a config file. */
+export const TOP_LEVEL_KEYS: readonly string[] = [
+  'listen', 'publicUrl', 'trustProxy', 'oidc', 'session', 'store', 'tokens', 'timeouts', 'login', 'metrics', 'csrf', 'routes',
+]
 
 export interface LoadConfigOptions {
   /** The folder relative `static` and `privateKeyFile` paths are resolved against; default: process.cwd(). */
@@ -28,8 +32,9 @@ export interface LoadConfigOptions {
 export function loadConfig(text: string, env: Env, options: LoadConfigOptions = {}): Config {
   const substituted = substituteEnv(text, env)
   const problems: Problems = [...substituted.problems]
-  const root = parseYaml(problems, substituted.text)
-  const config = root === undefined ? undefined : readConfig(problems, root, options.baseDir ?? process.cwd())
+  const parsed = parseYaml(problems, substituted, text)
+  const origins = parsed === undefined ? NO_ORIGINS : variableOrigins(parsed.document, substituted.replacements)
+  const config = parsed === undefined ? undefined : readConfig(problems, parsed.root, options.baseDir ?? process.cwd(), origins)
   if (config === undefined || problems.length > 0) throw new ConfigError(problems)
   return deepFreeze(config)
 }
@@ -45,8 +50,8 @@ export function loadConfigFile(path: string, env: Env): Config {
   return loadConfig(text, env, { baseDir: dirname(resolve(path)) })
 }
 
-function readConfig(problems: Problems, root: Mapping, baseDir: string): Config {
-  readMapping(problems, '', root, KEYS)
+function readConfig(problems: Problems, root: Mapping, baseDir: string, origins: OriginOf): Config {
+  readMapping(problems, '', root, TOP_LEVEL_KEYS)
   // default: every interface, the usual port for a service behind a load balancer
   const listen = readHostPort(problems, 'listen', root.listen, { host: '0.0.0.0', port: 8080 })
   const publicUrl = readPublicUrl(problems, root.publicUrl)
@@ -54,8 +59,8 @@ function readConfig(problems: Problems, root: Mapping, baseDir: string): Config 
     listen,
     publicUrl: publicUrl ?? '',
     trustProxy: readTrustProxy(problems, root.trustProxy),
-    oidc: readOidc(problems, root.oidc, publicUrl, baseDir),
-    session: readSession(problems, root.session, publicUrl),
+    oidc: readOidc(problems, root.oidc, publicUrl, baseDir, origins),
+    session: readSession(problems, root.session, publicUrl, origins),
     store: readStore(problems, root.store),
     tokens: readTokens(problems, root.tokens),
     timeouts: readTimeouts(problems, root.timeouts),

@@ -3,11 +3,13 @@ import type { OidcConfig, TokenEndpointAuthMethod } from './types.ts'
 import { readPlainPath } from './paths.ts'
 import { readHttpUrl } from './urls.ts'
 import {
-  describe, describeKind, isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readChoice, readList,
+  describe, describeKind, gotNothing, isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readChoice, readList,
   readMapping, readSecret, readString, required, requireString,
 } from './validate.ts'
+import { NO_ORIGINS, type OriginOf, type VariableOrigin } from './variable-origin.ts'
 
-const KEYS = [
+/** The keys of `oidc`. */
+export const OIDC_KEYS: readonly string[] = [
   'issuer', 'clientId', 'clientSecret', 'tokenEndpointAuthMethod', 'privateKeyFile', 'scopes',
   'authorizationParams', 'callbackPath', 'postLogoutRedirectUri',
 ]
@@ -22,19 +24,23 @@ const OWNED_PARAMS = [
   'scope', 'response_mode',
 ]
 
-/** Reads `oidc`. `publicUrl` is undefined when it was itself invalid; `baseDir` anchors privateKeyFile. */
-export function readOidc(problems: Problems, value: unknown, publicUrl: string | undefined, baseDir: string): OidcConfig {
-  const oidc = readMapping(problems, 'oidc', value, KEYS)
+/**
+ * Reads `oidc`. `publicUrl` is undefined when it was itself invalid; `baseDir` anchors privateKeyFile;
+ * `origins` names the `${NAME}` variables a wrong client secret came from.
+ */
+export function readOidc(problems: Problems, value: unknown, publicUrl: string | undefined, baseDir: string, origins: OriginOf = NO_ORIGINS): OidcConfig {
+  const oidc = readMapping(problems, 'oidc', value, OIDC_KEYS)
   // OpenID Connect Discovery §4.3: the issuer is compared byte for byte, so it is kept as written.
   const issuer = readHttpUrl(problems, 'oidc.issuer', oidc.issuer, { path: true, query: false }) === undefined ? '' : String(oidc.issuer)
   const clientId = requireString(problems, 'oidc.clientId', oidc.clientId) ?? ''
   // default: client_secret_basic, the method RFC 6749 §2.3.1 says every server supports
   const method = readChoice(problems, 'oidc.tokenEndpointAuthMethod', oidc.tokenEndpointAuthMethod, AUTH_METHODS, 'client_secret_basic')
   const methodValid = isAbsent(oidc.tokenEndpointAuthMethod) || oidc.tokenEndpointAuthMethod === method
-  const clientSecret = readSecret(problems, 'oidc.clientSecret', oidc.clientSecret, 1)
+  const secretOrigin = origins(['oidc', 'clientSecret'])
+  const clientSecret = readSecret(problems, 'oidc.clientSecret', oidc.clientSecret, 1, secretOrigin)
   const privateKeyFile = readString(problems, 'oidc.privateKeyFile', oidc.privateKeyFile, '')
   if (methodValid) {
-    checkCredentials(problems, method, oidc.clientSecret, oidc.privateKeyFile)
+    checkCredentials(problems, method, oidc.clientSecret, oidc.privateKeyFile, secretOrigin)
   }
   return {
     issuer,
@@ -51,11 +57,13 @@ export function readOidc(problems: Problems, value: unknown, publicUrl: string |
 }
 
 /** Exactly the credential the auth method needs: a secret, a key file, or neither. */
-function checkCredentials(problems: Problems, method: TokenEndpointAuthMethod, secret: unknown, keyFile: unknown): void {
+function checkCredentials(
+  problems: Problems, method: TokenEndpointAuthMethod, secret: unknown, keyFile: unknown, secretOrigin: VariableOrigin | undefined,
+): void {
   const wantsSecret = SECRET_METHODS.includes(method)
   const wantsKey = method === 'private_key_jwt'
   if (wantsSecret && isAbsent(secret)) {
-    problems.push(required('oidc.clientSecret', `a non-empty string, for tokenEndpointAuthMethod ${method}`))
+    problems.push(required('oidc.clientSecret', `a non-empty string, for tokenEndpointAuthMethod ${method}${gotNothing(secretOrigin)}`))
   }
   if (!wantsSecret && !isAbsent(secret)) {
     problems.push(`oidc.clientSecret: only used with tokenEndpointAuthMethod client_secret_basic or client_secret_post (it is ${method})`)

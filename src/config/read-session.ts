@@ -1,22 +1,27 @@
 import { formatDuration } from './duration.ts'
 import type { SessionConfig } from './types.ts'
 import {
-  describe, describeKind, isAbsent, isToken, itemPath, type Problems, readChoice, readDuration, readMapping,
+  describe, describeKind, gotNothing, isAbsent, isToken, itemPath, type Problems, readChoice, readDuration, readMapping,
   readSecret, readString, required,
 } from './validate.ts'
+import { fromVariables, NO_ORIGINS, type OriginOf } from './variable-origin.ts'
 
-const KEYS = ['cookieName', 'secrets', 'sameSite', 'idleTimeout', 'absoluteTimeout']
+/** The keys of `session`. */
+export const SESSION_KEYS: readonly string[] = ['cookieName', 'secrets', 'sameSite', 'idleTimeout', 'absoluteTimeout']
 const SAME_SITE: readonly SessionConfig['sameSite'][] = ['lax', 'strict']
 // iron-session seals with a key derived from the secret; shorter ones are guessable offline.
 const MIN_SECRET_LENGTH = 32
 // Prefixes browsers honour only on cookies set over https (RFC 6265bis §4.1.3), matched case-insensitively.
 const SECURE_PREFIX = /^__(Host|Secure)-/i
 
-/** Reads `session`; the cookie name's secure prefix is dropped when `publicUrl` is plain http. */
-export function readSession(problems: Problems, value: unknown, publicUrl: string | undefined): SessionConfig {
-  const session = readMapping(problems, 'session', value, KEYS)
+/**
+ * Reads `session`; the cookie name's secure prefix is dropped when `publicUrl` is plain http. `origins`
+ * names the `${NAME}` variables a wrong secret came from.
+ */
+export function readSession(problems: Problems, value: unknown, publicUrl: string | undefined, origins: OriginOf = NO_ORIGINS): SessionConfig {
+  const session = readMapping(problems, 'session', value, SESSION_KEYS)
   const cookieName = readCookieName(problems, session.cookieName, publicUrl?.startsWith('http:') === true)
-  const secrets = readSecrets(problems, session.secrets)
+  const secrets = readSecrets(problems, session.secrets, origins)
   // default: lax, so the top-level navigation back from the IdP carries the cookie
   const sameSite = readChoice(problems, 'session.sameSite', session.sameSite, SAME_SITE, 'lax')
   // default: 30m without a request ends the session
@@ -45,24 +50,30 @@ function readCookieName(problems: Problems, value: unknown, plainHttp: boolean):
   return name
 }
 
-function readSecrets(problems: Problems, value: unknown): readonly string[] {
+function readSecrets(problems: Problems, value: unknown, origins: OriginOf): readonly string[] {
   const expected = `a list of secrets of at least ${MIN_SECRET_LENGTH} characters`
+  const origin = origins(['session', 'secrets'])
+  const from = origin === undefined ? '' : ` ${fromVariables(origin)}`
   if (isAbsent(value)) {
-    problems.push(required('session.secrets', expected))
+    problems.push(required('session.secrets', `${expected}${gotNothing(origin)}`))
     return []
   }
   // Never `describe` here: a single secret written without the list brackets must not be echoed.
   if (!Array.isArray(value)) {
-    problems.push(`session.secrets: must be ${expected} (got ${describeKind(value)})`)
+    problems.push(`session.secrets: must be ${expected} (got ${describeKind(value)}${from})`)
     return []
   }
   const list: readonly unknown[] = value
-  if (list.length === 0) problems.push(`session.secrets: must list at least one secret (got an empty list)`)
+  if (list.length === 0) problems.push(`session.secrets: must list at least one secret (got an empty list${from})`)
   const secrets: string[] = []
   list.forEach((item, index) => {
     const path = itemPath('session.secrets', index)
-    if (isAbsent(item)) problems.push(`${path}: must be a string of at least ${MIN_SECRET_LENGTH} characters (got nothing)`)
-    const secret = readSecret(problems, path, item, MIN_SECRET_LENGTH)
+    const itemOrigin = origins(['session', 'secrets', index])
+    if (isAbsent(item)) {
+      const itemFrom = itemOrigin === undefined ? '' : ` ${fromVariables(itemOrigin)}`
+      problems.push(`${path}: must be a string of at least ${MIN_SECRET_LENGTH} characters (got nothing${itemFrom})`)
+    }
+    const secret = readSecret(problems, path, item, MIN_SECRET_LENGTH, itemOrigin)
     if (secret !== undefined) secrets.push(secret)
   })
   return secrets

@@ -6,6 +6,7 @@
 import { closestKey } from './did-you-mean.ts'
 import { parseDuration } from './duration.ts'
 import type { Seconds } from './types.ts'
+import { fromVariables, type VariableOrigin } from './variable-origin.ts'
 
 /** Lines collected while reading, one per problem, each starting with its key path. */
 export type Problems = string[]
@@ -118,17 +119,27 @@ export function readString(problems: Problems, path: string, value: unknown, fal
   return fallback
 }
 
-/** A secret string: problems give its kind or length, never its text. `undefined` when absent or wrong. */
-export function readSecret(problems: Problems, path: string, value: unknown, minLength: number): string | undefined {
+/**
+ * A secret string: problems give its kind or length, never its text, and the `${NAME}` variables it
+ * was substituted from (`origin`), if any. `undefined` when absent or wrong.
+ */
+export function readSecret(problems: Problems, path: string, value: unknown, minLength: number, origin?: VariableOrigin): string | undefined {
   if (isAbsent(value)) return undefined
+  const from = origin === undefined ? '' : ` ${fromVariables(origin)}`
   if (typeof value !== 'string') {
     const expected = minLength === 1 ? 'a non-empty string' : `a string of at least ${minLength} characters`
-    problems.push(`${path}: must be ${expected} (got ${describeKind(value)})`)
+    problems.push(`${path}: must be ${expected} (got ${describeKind(value)}${from})`)
     return undefined
   }
   if (value.length >= minLength) return value
-  problems.push(minLength === 1 ? `${path}: must not be empty` : `${path}: must be at least ${minLength} characters (got ${value.length})`)
+  if (minLength > 1) problems.push(`${path}: must be at least ${minLength} characters (got ${value.length}${from})`)
+  else problems.push(origin === undefined ? `${path}: must not be empty` : `${path}: must not be empty (got an empty string${from})`)
   return undefined
+}
+
+/** What a missing secret's `required` line adds: where its (empty) value came from, or nothing. */
+export function gotNothing(origin: VariableOrigin | undefined): string {
+  return origin === undefined ? '' : `; got nothing ${fromVariables(origin)}`
 }
 
 export function readBoolean(problems: Problems, path: string, value: unknown, fallback: boolean): boolean {
