@@ -13,12 +13,15 @@ const FORBIDDEN = [
 ]
 const FORBIDDEN_PREFIXES = ['Proxy-', 'Sec-']
 
+/** The keys of `csrf`. */
+export const CSRF_KEYS: readonly string[] = ['headerName']
+
 /**
  * Reads `csrf`. The header must be one a browser sends cross-site only after a CORS preflight (which
  * Cloakroom never grants) and one the SPA's JavaScript is allowed to set.
  */
 export function readCsrf(problems: Problems, value: unknown): Config['csrf'] {
-  const csrf = readMapping(problems, 'csrf', value, ['headerName'])
+  const csrf = readMapping(problems, 'csrf', value, CSRF_KEYS)
   // default: X-CSRF; any custom header forces a CORS preflight, which a cross-site page cannot pass
   const headerName = readString(problems, 'csrf.headerName', csrf.headerName, 'X-CSRF')
   if (!isToken(headerName)) {

@@ -4,7 +4,8 @@ import { matchesPrefix, readPlainPath } from './paths.ts'
 import { readHttpUrl } from './urls.ts'
 import { isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readBoolean, readChoice, readMapping, readString } from './validate.ts'
 
-const KEYS = ['path', 'target', 'static', 'token', 'stripPath', 'csrf']
+/** The keys of each item of `routes`. */
+export const ROUTE_KEYS: readonly string[] = ['path', 'target', 'static', 'token', 'stripPath', 'csrf']
 const TOKEN_MODES: readonly RouteTokenMode[] = ['user', 'optional', 'none']
 
 /** Reads `routes`, in order (the first match wins); static folders resolve against `baseDir`. */
@@ -29,7 +30,7 @@ function readRoute(problems: Problems, path: string, value: unknown, baseDir: st
     problems.push(mismatch(path, 'a mapping with a path and a target or static', value))
     return undefined
   }
-  const route = readMapping(problems, path, value, KEYS)
+  const route = readMapping(problems, path, value, ROUTE_KEYS)
   const routePath = readPlainPath(problems, keyPath(path, 'path'), route.path)
   const hasTarget = !isAbsent(route.target)
   const hasStatic = !isAbsent(route.static)

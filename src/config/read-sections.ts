@@ -9,9 +9,17 @@ const MAX_PORT = 65_535
 // More front proxies than this in one chain is a misreading of the setting, not a deployment.
 const MAX_PROXY_HOPS = 10
 
+/** The keys of `listen` and `metrics.listen`. */
+export const HOST_PORT_KEYS: readonly string[] = ['host', 'port']
+/** The keys of `tokens`, `timeouts`, `login` and `metrics`. */
+export const TOKENS_KEYS: readonly string[] = ['refreshBefore']
+export const TIMEOUTS_KEYS: readonly string[] = ['idp', 'upstreamConnect', 'upstream']
+export const LOGIN_KEYS: readonly string[] = ['ratePerMinute']
+export const METRICS_KEYS: readonly string[] = ['listen']
+
 /** A `{ host, port }` mapping; port 0 asks the OS for a free port (tests). */
 export function readHostPort(problems: Problems, path: string, value: unknown, fallback: { host: string; port?: number }): HostPort {
-  const listen = readMapping(problems, path, value, ['host', 'port'])
+  const listen = readMapping(problems, path, value, HOST_PORT_KEYS)
   const portPath = keyPath(path, 'port')
   // A port is required only where the mapping itself is fine; otherwise one line says it all.
   if (fallback.port === undefined && isMapping(value) && isAbsent(listen.port)) problems.push(required(portPath, `an integer from 0 to ${MAX_PORT}`))
@@ -38,13 +46,13 @@ export function readTrustProxy(problems: Problems, value: unknown): number {
 }
 
 export function readTokens(problems: Problems, value: unknown): Config['tokens'] {
-  const tokens = readMapping(problems, 'tokens', value, ['refreshBefore'])
+  const tokens = readMapping(problems, 'tokens', value, TOKENS_KEYS)
   // default: 30s, enough for a request to reach the upstream before the token lapses
   return { refreshBefore: readDuration(problems, 'tokens.refreshBefore', tokens.refreshBefore, 30, false) }
 }
 
 export function readTimeouts(problems: Problems, value: unknown): Config['timeouts'] {
-  const timeouts = readMapping(problems, 'timeouts', value, ['idp', 'upstreamConnect', 'upstream'])
+  const timeouts = readMapping(problems, 'timeouts', value, TIMEOUTS_KEYS)
   return {
     // default: 10s for any call to the issuer
     idp: readDuration(problems, 'timeouts.idp', timeouts.idp, 10, true),
@@ -56,13 +64,13 @@ export function readTimeouts(problems: Problems, value: unknown): Config['timeou
 }
 
 export function readLogin(problems: Problems, value: unknown): Config['login'] {
-  const login = readMapping(problems, 'login', value, ['ratePerMinute'])
+  const login = readMapping(problems, 'login', value, LOGIN_KEYS)
   // default: 60 logins a minute per client address, one a second
   return { ratePerMinute: readInteger(problems, 'login.ratePerMinute', login.ratePerMinute, 60, 1, Number.MAX_SAFE_INTEGER) }
 }
 
 export function readMetrics(problems: Problems, value: unknown, listen: HostPort): Config['metrics'] {
-  const metrics = readMapping(problems, 'metrics', value, ['listen'])
+  const metrics = readMapping(problems, 'metrics', value, METRICS_KEYS)
   // default: null, no metrics endpoint
   if (isAbsent(metrics.listen)) return { listen: null }
   // default host: loopback, so metrics are not published to the world by leaving the host out

@@ -7,17 +7,18 @@ type StoreType = StoreConfig['type']
 const TYPES: readonly StoreType[] = ['redis', 'redis-cluster', 'redis-sentinel', 'memory']
 // The keys each type reads beyond type and keyPrefix; any other type's key is refused, since an
 // operator who wrote `nodes` under `type: redis` believes they have a cluster.
-const TYPE_KEYS: Readonly<Record<StoreType, readonly string[]>> = {
+export const STORE_TYPE_KEYS: Readonly<Record<StoreType, readonly string[]>> = {
   redis: ['url'],
   'redis-cluster': ['nodes'],
   'redis-sentinel': ['sentinels', 'masterName'],
   memory: [],
 }
-const KEYS = ['type', 'keyPrefix', ...Object.values(TYPE_KEYS).flat()]
+/** The keys of `store`, for every type. */
+export const STORE_KEYS: readonly string[] = ['type', 'keyPrefix', ...Object.values(STORE_TYPE_KEYS).flat()]
 
 /** Reads `store` into the variant its `type` names. */
 export function readStore(problems: Problems, value: unknown): StoreConfig {
-  const store = readMapping(problems, 'store', value, KEYS)
+  const store = readMapping(problems, 'store', value, STORE_KEYS)
   // default: redis, the store that survives restarts and is shared between instances
   const type = readChoice(problems, 'store.type', store.type, TYPES, 'redis')
   const typeValid = isAbsent(store.type) || store.type === type
@@ -25,7 +26,7 @@ export function readStore(problems: Problems, value: unknown): StoreConfig {
   const keyPrefix = readString(problems, 'store.keyPrefix', store.keyPrefix, 'cloakroom:', true)
   // Which keys belong is unknowable without a valid type; the problem is recorded, the value unused.
   if (!typeValid) return { type: 'memory', keyPrefix }
-  for (const [owner, keys] of Object.entries(TYPE_KEYS)) {
+  for (const [owner, keys] of Object.entries(STORE_TYPE_KEYS)) {
     for (const key of keys) {
       if (owner !== type && !isAbsent(store[key])) {
         problems.push(`store.${key}: only used with store type ${owner} (type is ${type})`)
