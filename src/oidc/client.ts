@@ -3,7 +3,9 @@ import type { Config } from '../config/index.ts'
 import type { TokenSet } from '../store/index.ts'
 import { CloakroomError } from '../errors.ts'
 import { createClientAuth } from './client-auth.ts'
-import { oauthErrorCode, toIdpError } from './idp-error.ts'
+import { describeIdpFailure } from './describe-failure.ts'
+import { clientRefusedError, isClientRefused, oauthErrorCode, toIdpError } from './idp-error.ts'
+import { proveCredentials, type CredentialsProof } from './prove-credentials.ts'
 import { createLogoutTokenValidator, type LogoutTokenClaims } from './logout-token.ts'
 
 export interface AuthorizationRequest { readonly state: string; readonly nonce: string; readonly codeVerifier: string }
@@ -24,8 +26,16 @@ export interface CodeExchangeResult {
 export interface OidcClient {
   /** True once the issuer's discovery document is loaded. */
   readonly ready: boolean
-  /** Loads discovery (once; retried on the next call after a failure). Throws idp_unavailable. */
+  /**
+   * Loads discovery (once; retried on the next call after a failure). Throws idp_unavailable whose
+   * cause's message names the discovery URL and why it failed ("connection refused (ECONNREFUSED)").
+   */
   discover(): Promise<client.ServerMetadata>
+  /**
+   * Proves the client's credentials at the token endpoint with a made-up code (for `cloakroom check`).
+   * Throws idp_unavailable when discovery fails.
+   */
+  proveCredentials(): Promise<CredentialsProof>
   authorizationUrl(request: AuthorizationRequest): Promise<URL>
   /** Validates the callback (state, iss, code) and redeems the code (PKCE, nonce, ID token). */
   exchangeCode(callbackUrl: URL, request: AuthorizationRequest): Promise<CodeExchangeResult>
@@ -57,6 +67,13 @@ export function isLoopbackHttp(url: URL): boolean {
   return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
 }
 
+/** Where openid-client looks for the issuer's metadata (OpenID Connect Discovery 1.0 §4). */
+export function discoveryUrl(issuer: URL): string {
+  const url = new URL(issuer)
+  url.pathname = `${url.pathname}/.well-known/openid-configuration`.replace('//', '/')
+  return url.href
+}
+
 export type { LogoutTokenClaims } from './logout-token.ts'
 
 /** Builds the client; reads the private key file now (private_key_jwt), so a bad one stops startup. */
@@ -86,7 +103,10 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       return loaded
     } catch (error) {
       // Whatever went wrong (unreachable, 404, not JSON, no S256), it is the issuer's side, never the user's.
-      throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable', { cause: error })
+      // The cause says where and why, for the log and `cloakroom check`; the message stays generic.
+      const cause = new Error(`${discoveryUrl(issuer)}: ${describeIdpFailure(error)}`, { cause: error })
+      cause.name = 'DiscoveryFailed'
+      throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable', { cause })
     } finally {
       pending = undefined
     }
@@ -110,6 +130,10 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
 
     async discover() {
       return (await current()).serverMetadata()
+    },
+
+    async proveCredentials() {
+      return proveCredentials(await current(), redirectUri, config.oidc)
     },
 
     async authorizationUrl({ state, nonce, codeVerifier }) {
@@ -143,7 +167,7 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
         }
         return { tokens: tokenSetFrom(response, Math.floor(now() / 1000)), claims: { ...claims } }
       } catch (error) {
-        throw toIdpError(error, 'Login')
+        throw toIdpError(error, 'Login', config.oidc)
       }
     },
 
@@ -159,7 +183,9 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
         }
         // Anything else (unreachable, 5xx, or a refusal such as invalid_client that no user can
         // fix) keeps the session, to retry once the issuer or its configuration is right again.
-        throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable', { cause: error })
+        // A refused client is logged as such, naming the keys to check.
+        const cause = isClientRefused(error) ? clientRefusedError(config.oidc, error) : error
+        throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable', { cause })
       }
       const next = tokenSetFrom(response, Math.floor(now() / 1000))
       const claims = response.claims()
@@ -180,7 +206,7 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
         await client.tokenRevocation(loaded, token, { token_type_hint: hint })
         return true
       } catch (error) {
-        throw toIdpError(error, 'Revocation')
+        throw toIdpError(error, 'Revocation', config.oidc)
       }
     },
 
