@@ -2,7 +2,8 @@ import type { StoreConfig } from '../config/types.ts'
 import { createMemoryStore } from './memory.ts'
 import { createRecordCipher } from './record-cipher.ts'
 import { createRedisClient } from './redis-client.ts'
-import { connectInBackground, type StoreLog } from './redis-connection.ts'
+import { CloakroomError } from '../errors.ts'
+import { connectInBackground, connectOnce, type StoreLog } from './redis-connection.ts'
 import { createRedisStore } from './redis.ts'
 import type { SessionStore } from './types.ts'
 
@@ -20,6 +21,12 @@ export interface CreateStoreDeps {
   readonly commandTimeoutMs?: number
   /** Bound on pending logins held (default 100,000). */
   readonly maxPendingLogins?: number
+  /**
+   * For `cloakroom check`: connect once and PING, with no retries and no log lines, and throw
+   * store_unavailable, its cause naming the store (no password) and why, when that fails within
+   * `connectTimeoutMs`. The server leaves it off and starts anyway, reconnecting in the background.
+   */
+  readonly oneShot?: boolean
 }
 
 /**
@@ -30,14 +37,24 @@ export interface CreateStoreDeps {
 export async function createStore(config: StoreConfig, deps: CreateStoreDeps): Promise<SessionStore> {
   const { log, now, connectTimeoutMs = 5000, commandTimeoutMs = 2000 } = deps
   if (config.type === 'memory') {
-    log.warn({ store: 'memory' }, 'memory session store: sessions live in this process only; do not run more than one instance')
+    if (deps.oneShot !== true) log.warn({ store: 'memory' }, 'memory session store: sessions live in this process only; do not run more than one instance')
     return createMemoryStore({ now, ...(deps.maxPendingLogins === undefined ? {} : { maxPendingLogins: deps.maxPendingLogins }) })
   }
 
   const client = createRedisClient(config, { connectMs: connectTimeoutMs, commandMs: commandTimeoutMs })
-  const connection = connectInBackground(client, config.type, log)
-  if (!(await connection.waitUntilReady(connectTimeoutMs))) {
-    log.warn({ store: config.type }, 'session store not reachable at startup; starting anyway and reconnecting in the background')
+  let stopConnecting = () => {}
+  if (deps.oneShot === true) {
+    const failure = await connectOnce(client, connectTimeoutMs)
+    if (failure !== undefined) {
+      const cause = new Error(`${storeTarget(config)}: ${describeStoreFailure(failure)}`, { cause: failure })
+      throw new CloakroomError('store_unavailable', 'The session store is unavailable', { cause })
+    }
+  } else {
+    const connection = connectInBackground(client, config.type, log)
+    stopConnecting = connection.stop
+    if (!(await connection.waitUntilReady(connectTimeoutMs))) {
+      log.warn({ store: config.type }, 'session store not reachable at startup; starting anyway and reconnecting in the background')
+    }
   }
 
   const store = createRedisStore({
@@ -53,8 +70,43 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
   return {
     ...store,
     async close() {
-      connection.stop()
+      stopConnecting()
       await store.close()
     },
   }
+}
+
+/** The store's address(es) as an operator wrote them, with any password shown as `***`. */
+function storeTarget(config: Exclude<StoreConfig, { readonly type: 'memory' }>): string {
+  switch (config.type) {
+    case 'redis': return withoutPassword(config.url)
+    case 'redis-cluster': return config.nodes.map(withoutPassword).join(', ')
+    case 'redis-sentinel': return `${config.masterName} via ${config.sentinels.map(withoutPassword).join(', ')}`
+  }
+}
+
+function withoutPassword(url: string): string {
+  const parsed = new URL(url)
+  if (parsed.password === '') return url
+  return `${parsed.protocol}//${parsed.username}:***@${parsed.host}${parsed.pathname}${parsed.search}`
+}
+
+/** Node's connection error codes in words; node-redis and Redis name the rest themselves. */
+const NETWORK: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+}
+
+/** One line on why Redis did not answer: "connection refused (ECONNREFUSED)", "WRONGPASS …", a timeout. */
+function describeStoreFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string') return `${NETWORK[code] ?? error.message} (${code})`
+  if (error.name === 'ConnectionTimeoutError') return 'connection timed out'
+  return error.message
 }

@@ -71,3 +71,28 @@ export function connectInBackground(client: ConnectableRedisClient, store: strin
     },
   }
 }
+
+/**
+ * One try, for `cloakroom check`: connects `client` and sends PING. Resolves undefined once Redis
+ * answers (the client stays connected), else with the first error (a refused connection, a wrong
+ * password) or a timeout after `waitMs`, having destroyed the client. No retries, no log lines.
+ */
+export async function connectOnce(client: ConnectableRedisClient, waitMs: number): Promise<unknown> {
+  // Rejects on the first failed attempt: a single client would otherwise retry inside connect().
+  // The listener stays, so a later error cannot crash the process for want of one.
+  const failed = new Promise<never>((_resolve, reject) => { client.on('error', reject) })
+  const answered = (async () => {
+    await client.connect()
+    await client.ping()
+  })()
+  answered.catch(() => {})
+  try {
+    await withDeadline(Promise.race([answered, failed]), waitMs, () => {
+      throw new Error(`no answer within ${waitMs / 1000}s`)
+    })
+    return undefined
+  } catch (error) {
+    await Promise.resolve().then(() => client.destroy()).catch(() => {})
+    return error
+  }
+}
