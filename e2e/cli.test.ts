@@ -1,9 +1,10 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { runCli, CLIENT_SECRET, SESSION_SECRET } from './fixtures/cloakroom.ts'
+import { runCli, startCloakroom, CLIENT_SECRET, SESSION_SECRET } from './fixtures/cloakroom.ts'
+import { createCookieClient } from './fixtures/cookie-client.ts'
 import { webSocketHandshake } from './fixtures/websocket.ts'
 import { freePort } from './fixtures/free-port.ts'
-import { startStack, type Stack } from './fixtures/stack.ts'
+import { startStack, CLIENT_ID, type Stack } from './fixtures/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 
@@ -33,31 +34,127 @@ describe('cloakroom CLI', () => {
     assert.match(stderr, /usage: cloakroom/)
   })
 
-  test('check: exit 0 when the issuer and the store answer', async () => {
-    const { code, stdout } = await runCli(['check', '--config', '{config}'], { ...stack.config, listen: { port: 0 } })
-    assert.equal(code, 0, stdout)
-    assert.match(stdout, /^issuer: ok /m)
-    assert.match(stdout, /^store: ok \(redis\)/m)
-    assert.match(stdout, /^check: ok$/m)
+  /** `cloakroom check` with the suite's config, changed by `change`; its exit code, lines and time taken. */
+  async function check(change: Record<string, unknown> = {}) {
+    const started = Date.now()
+    const { code, stdout, stderr } = await runCli(['check', '--config', '{config}'], { ...stack.config, listen: { port: 0 }, ...change }, 25_000)
+    return { code, lines: stdout.trimEnd().split('\n'), stdout, stderr, ms: Date.now() - started }
+  }
+  const staticDir = () => String((stack.config['routes'] as { static?: string }[]).find((route) => route.static !== undefined)?.static)
+
+  test('check: all good → exit 0, one human line per finding, the credentials proven at the token endpoint', async () => {
+    const { code, lines, stderr } = await check()
+    const discovery = await (await fetch(new URL('.well-known/openid-configuration', `${stack.idp.issuer}/`))).json() as Record<string, string>
+    assert.equal(code, 0, lines.join('\n'))
+    assert.deepEqual(lines, [
+      `config: ok (${(stack.config['routes'] as unknown[]).length} routes, store redis, public URL ${String(stack.config['publicUrl'])})`,
+      `issuer: ok ${discovery['issuer']}`,
+      `  authorization_endpoint: ${discovery['authorization_endpoint']}`,
+      `  token_endpoint: ${discovery['token_endpoint']}`,
+      `  revocation_endpoint: ${discovery['revocation_endpoint']}`,
+      `  end_session_endpoint: ${discovery['end_session_endpoint']}`,
+      `credentials: ok (client_secret_basic accepted at ${discovery['token_endpoint']})`,
+      `static: ok / serves ${staticDir()}`,
+      'store: ok (redis, PING answered)',
+      'check: ok',
+    ])
+    assert.equal(stderr, '')
   })
 
-  test('check: exit 1, within its timeouts, when the issuer and Redis are down', async () => {
+  test('check: a wrong client secret → exit 1, the line names oidc.clientSecret and never the secret', async () => {
+    const wrong = 'a-wrong-client-secret-0123456789'
+    const { code, lines, stdout, stderr } = await check({ oidc: { ...(stack.config['oidc'] as object), clientSecret: wrong } })
+    assert.equal(code, 1, stdout)
+    assert.equal(lines[6], `credentials: FAILED the issuer refused client "${CLIENT_ID}" (invalid_client): check oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)`)
+    assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
+    assert.ok(!(stdout + stderr).includes(wrong) && !(stdout + stderr).includes(CLIENT_SECRET))
+  })
+
+  test('check: an issuer on the wrong port → exit 1, naming the discovery URL and the connection error', async () => {
+    const port = await freePort()
+    const { code, lines, stdout } = await check({ oidc: { ...(stack.config['oidc'] as object), issuer: `http://127.0.0.1:${port}` } })
+    assert.equal(code, 1, stdout)
+    assert.deepEqual(lines.slice(1, 3), [
+      `issuer: FAILED http://127.0.0.1:${port}/.well-known/openid-configuration: connection refused (ECONNREFUSED)`,
+      'credentials: SKIPPED (no discovery document, so no token endpoint to prove them at)',
+    ])
+    assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
+  })
+
+  test('check: the store down → exit 1 in under 3 s, one line naming the URL (no password) and the cause, no log lines', async () => {
+    const port = await freePort()
+    const { code, lines, stdout, stderr, ms } = await check({ store: { type: 'redis', url: `redis://:a-store-password@127.0.0.1:${port}` } })
+    console.log(`check with Redis down answered in ${ms} ms`)
+    assert.equal(code, 1, stdout)
+    assert.equal(lines.at(-2), `store: FAILED redis://:***@127.0.0.1:${port}: connection refused (ECONNREFUSED)`)
+    assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
+    for (const line of lines) assert.match(line, /^((config|issuer|credentials|static|store|check): |  [a-z_]+_endpoint: )/)
+    assert.equal(stderr, '')
+    assert.ok(!stdout.includes('a-store-password'))
+    assert.ok(ms < 3_000, `check took ${ms} ms`)
+  })
+
+  test('check: the issuer and the store both down → exit 1, both named, still in under 3 s', async () => {
     const [idpPort, redisPort] = await Promise.all([freePort(), freePort()])
-    const started = Date.now()
-    const { code, stdout } = await runCli(['check', '--config', '{config}'], {
-      ...stack.config,
-      listen: { port: 0 },
+    const { code, lines, stdout, ms } = await check({
       oidc: { issuer: `http://127.0.0.1:${idpPort}`, clientId: 'x', clientSecret: CLIENT_SECRET },
       store: { type: 'redis', url: `redis://127.0.0.1:${redisPort}` },
-      timeouts: { idp: '2s' },
-    }, 25_000)
+    })
+    console.log(`check with the issuer and Redis down answered in ${ms} ms`)
     assert.equal(code, 1, stdout)
-    assert.match(stdout, /^issuer: FAILED/m)
-    assert.match(stdout, /^store: FAILED/m)
-    const elapsed = Date.now() - started
-    console.log(`check with the issuer and Redis down answered in ${elapsed} ms`)
-    // The issuer timeout (2 s) plus the store's startup wait and ping (5 s + 3 s), plus process start.
-    assert.ok(elapsed < 14_000, `check took ${elapsed} ms`)
+    assert.ok(lines.includes(`issuer: FAILED http://127.0.0.1:${idpPort}/.well-known/openid-configuration: connection refused (ECONNREFUSED)`), stdout)
+    assert.ok(lines.includes(`store: FAILED redis://127.0.0.1:${redisPort}: connection refused (ECONNREFUSED)`), stdout)
+    assert.equal(lines.at(-1), 'check: FAILED (2 problems)')
+    assert.ok(ms < 3_000, `check took ${ms} ms`)
+  })
+
+  test('check: a static folder that does not exist → exit 1, naming the route and the folder', async () => {
+    const missing = `${staticDir()}-missing`
+    const routes = (stack.config['routes'] as { static?: string }[]).map((route) => route.static === undefined ? route : { ...route, static: missing })
+    const index = routes.findIndex((route) => route.static === missing)
+    const { code, lines, stdout } = await check({ routes })
+    assert.equal(code, 1, stdout)
+    assert.ok(lines.includes(`static: FAILED / serves ${missing}: no such folder (routes[${index}].static)`), stdout)
+    assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
+  })
+
+  test('check: an invalid config → exit 2, the key named on stderr, nothing checked', async () => {
+    const { code, stdout, stderr } = await check({ session: { secrets: ['too-short-secret'] } })
+    assert.equal(code, 2)
+    assert.equal(stdout, '')
+    assert.match(stderr, /^session\.secrets\[0\]: must be at least 32 characters \(got 16\)$/m)
+  })
+
+  test('a login with a wrong client secret: a 400 page for the browser, and a log line naming invalid_client and the keys to check', async () => {
+    const wrong = 'a-wrong-client-secret-0123456789'
+    // Same public URL (the callback registered at the IdP), its own port: the callback is sent to it by hand.
+    const port = await freePort()
+    const instance = await startCloakroom({ ...stack.config, listen: { host: '127.0.0.1', port }, publicUrl: String(stack.config['publicUrl']), oidc: { ...(stack.config['oidc'] as object), clientSecret: wrong } })
+    try {
+      const client = createCookieClient()
+      let url = `${instance.url}/auth/login?returnTo=%2F`
+      const callback = `${String(stack.config['publicUrl'])}/auth/callback`
+      for (let hop = 0; hop < 15 && !url.startsWith(callback); hop++) {
+        const response = await client.request(url)
+        await response.arrayBuffer()
+        url = new URL(response.headers.get('location') ?? assert.fail(`no redirect from ${url}`), url).href
+      }
+      const page = await client.request(url.replace(String(stack.config['publicUrl']), instance.url))
+      assert.equal(page.status, 400)
+      const html = await page.text()
+      assert.match(html, /Login failed \(invalid_client\)/)
+      assert.ok(!html.includes('oidc.clientSecret') && !html.includes(wrong))
+      // The log line may reach us through the child's stdout pipe after the page did.
+      const logged = () => instance.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>)
+      const deadline = Date.now() + 2_000
+      while (Date.now() < deadline && !logged().some((line) => line['msg'] === 'Login failed (invalid_client)')) await new Promise((resolve) => setTimeout(resolve, 20))
+      const warning = logged().find((line) => line['msg'] === 'Login failed (invalid_client)')
+      assert.equal(warning?.['code'], 'bad_request')
+      assert.equal(warning?.['cause'], `ClientRefused: the issuer refused client "${CLIENT_ID}" (invalid_client): check oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)`)
+      assert.ok(!instance.output().includes(wrong))
+    } finally {
+      await instance.stop()
+    }
   })
 
   test('the log never holds a token, a cookie, a code or a secret', async () => {

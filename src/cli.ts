@@ -7,7 +7,7 @@ import { runCheck } from './check.ts'
 
 const USAGE = 'usage: cloakroom [check] --config FILE   (or CLOAKROOM_CONFIG=FILE)'
 
-/** argv → config → start | check. Exit codes: 0 fine, 1 check failed, 2 bad usage or config. */
+/** argv → config → start | check. Exit codes: 0 fine, 1 check found something that cannot work, 2 bad usage or config. */
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let parsed
   try {
@@ -34,9 +34,19 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
     process.stderr.write(`cloakroom: invalid configuration in ${file}:\n${error.message}\n`)
     return 2
   }
-  const log = createLogger(env['LOG_LEVEL'] ?? 'info')
-  if (command === 'check') return runCheck(config, log)
-  return serve(config, log)
+  if (command === 'check') return check(config, file)
+  return serve(config, createLogger(env['LOG_LEVEL'] ?? 'info'))
+}
+
+/** Human lines on stdout and no log lines; a config that fails only once files are read (a private key) is exit 2 too. */
+async function check(config: Config, file: string): Promise<number> {
+  try {
+    return await runCheck(config, { print: (line) => process.stdout.write(`${line}\n`) })
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`cloakroom: invalid configuration in ${file}:\n${error.message}\n`)
+    return 2
+  }
 }
 
 async function serve(config: Config, log: ReturnType<typeof createLogger>): Promise<number> {
