@@ -14,7 +14,7 @@ import { createForwarder } from './proxy/index.ts'
 import type { AppState } from './http/app-state.ts'
 import type { Deps } from './http/deps.ts'
 import { accessLog } from './http/middleware/access-log.ts'
-import { problemMiddleware, writeProblem } from './http/middleware/problem.ts'
+import { describeCause, problemMiddleware, writeProblem } from './http/middleware/problem.ts'
 import { healthHandler, readyHandler } from './http/health.ts'
 import { loginHandler } from './http/login.ts'
 import { callbackHandler } from './http/callback.ts'
@@ -94,7 +94,7 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   const csrf = { headerName: config.csrf.headerName.toLowerCase(), origin: new URL(config.publicUrl).origin }
   const forwarder = createForwarder({ config, isOwnCookie: cookies.isOwnCookie, writeError: writeProblem })
 
-  oidc.discover().catch((error: unknown) => log.warn({ code: (error as CloakroomError).code }, 'issuer discovery failed; will retry on demand'))
+  oidc.discover().catch((error: unknown) => log.warn({ code: (error as CloakroomError).code, cause: describeCause((error as CloakroomError).cause) }, 'issuer discovery failed; will retry on demand'))
   if (config.publicUrl.startsWith('https:') && !config.session.cookieName.startsWith('__Host-')) {
     log.warn({ cookieName: config.session.cookieName }, 'session.cookieName lacks the __Host- prefix: a sibling subdomain could plant cookies for this origin')
   }

@@ -30,7 +30,9 @@ async function endSession(ctx: Context & { state: AppState }, deps: Deps, sessio
         ? 'session ended; its token revoked at the issuer'
         : 'session ended; nothing revoked: the issuer has no revocation endpoint')
     } catch (error) {
-      ctx.state.log.warn({ event: 'logout', cause: describeCause(error) }, 'token revocation failed; session ended anyway')
+      // The cause names what to fix (an invalid_client names the config keys), never a secret.
+      const cause = error instanceof CloakroomError && error.cause !== undefined ? error.cause : error
+      ctx.state.log.warn({ event: 'logout', cause: describeCause(cause) }, 'token revocation failed; session ended anyway')
     }
   }
   return deps.oidc.endSessionUrl(session?.tokens.idToken).catch(() => undefined)

@@ -63,6 +63,8 @@ export function createLogoutTokenValidator({ metadata, clientId, timeoutMs, now,
       payload = verified.payload
       typ = verified.protectedHeader.typ
     } catch (error) {
+      // The issuer's keys could not be had: its side, not the token's. A 503 makes the IdP retry.
+      if (keysUnavailable(error)) throw new CloakroomError('idp_unavailable', 'The issuer\'s keys could not be fetched', { cause: error })
       throw invalid(describeJoseError(error), error)
     }
     if (typ !== undefined && !['logout+jwt', 'application/logout+jwt', 'JWT'].includes(typ)) throw invalid(`unexpected typ ${JSON.stringify(typ).slice(0, 40)}`)
@@ -77,6 +79,13 @@ export function createLogoutTokenValidator({ metadata, clientId, timeoutMs, now,
     const validFor = (payload.iat ?? 0) + MAX_AGE_SECONDS + CLOCK_TOLERANCE_SECONDS - Math.floor(now() / 1000)
     return { sub, sid, jti: String(payload.jti), validFor: Math.max(1, validFor) }
   }
+}
+
+/** A JWKS download that failed (network, timeout, not 200), as opposed to a token that does not verify. */
+function keysUnavailable(error: unknown): boolean {
+  if (error instanceof errors.JWKSTimeout) return true
+  if (!(error instanceof errors.JOSEError)) return true
+  return error.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set HTTP response/.test(error.message)
 }
 
 function describeJoseError(error: unknown): string {
