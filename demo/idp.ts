@@ -12,6 +12,13 @@ export interface IdpClient {
   readonly postLogoutRedirectUris: readonly string[]
   /** Where the provider POSTs logout tokens when a session ends at the IdP (Back-Channel Logout 1.0). */
   readonly backchannelLogoutUri?: string
+  /**
+   * The client's registered token endpoint auth method (default client_secret_basic). oidc-provider
+   * takes either secret method for either; with client_secret_post set here, an `Authorization: Basic`
+   * header for this client is refused (401 invalid_client) at the token, revocation and introspection
+   * endpoints, as a stricter IdP does.
+   */
+  readonly tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post'
 }
 
 export interface IdpOptions {
@@ -25,6 +32,27 @@ export interface IdpOptions {
    * 'auto': logs in `user` and grants consent without a page (tests that follow redirects).
    */
   readonly interactions: 'dev' | 'auto'
+  /**
+   * Serves the provider under this path instead of at the root: the issuer is the origin followed by
+   * it, exactly as given (`/idp/` gives an issuer with a trailing slash), discovery is at
+   * `<path>/.well-known/openid-configuration`, every endpoint and interaction below it; anything
+   * outside it is 404. Default: at the root (issuer = origin).
+   */
+  readonly mountPath?: string
+  /** Token revocation (RFC 7009): false → no revocation_endpoint in discovery, no route (default true). */
+  readonly revocation?: boolean
+  /**
+   * The `iss` authorization response parameter (RFC 9207). oidc-provider 9 always sends it and always
+   * advertises `authorization_response_iss_parameter_supported`; false removes both from its answers,
+   * as an issuer that never implemented RFC 9207 (default true).
+   */
+  readonly issAuthResp?: boolean
+  /** RP-Initiated Logout: false → no end_session_endpoint in discovery (default true). */
+  readonly endSession?: boolean
+  /** A new refresh token on every refresh grant (default true); false → the same one stays valid. */
+  readonly rotateRefreshTokens?: boolean
+  /** The algorithm of its signing key, used for ID tokens and logout tokens (default RS256). */
+  readonly signingAlg?: 'RS256' | 'ES256'
 }
 
 /**
@@ -40,6 +68,11 @@ export interface Idp {
   setUser(accountId: string): void
   /** Successful token endpoint calls, by grant_type (verified at the IdP, not by Cloakroom). */
   readonly grants: Record<string, number>
+  /**
+   * Token endpoint calls, by how the client authenticated: client_secret_basic (an Authorization
+   * header), client_secret_post (client_secret in the body), none (neither).
+   */
+  readonly tokenEndpointAuth: Record<string, number>
   /** Grants the IdP revoked (token revocation, refresh token reuse) and back-channel logouts it delivered. */
   readonly revokedGrants: number
   readonly backchannelLogouts: number
@@ -71,22 +104,33 @@ function accountClaims(id: string): { sub: string; name: string; email: string }
 
 /**
  * Starts oidc-provider configured like a strict production IdP: PKCE required for every client,
- * refresh tokens issued for offline_access and rotated on every use, short access tokens.
+ * refresh tokens issued for offline_access and rotated on every use, short access tokens. The
+ * optional settings (mountPath, revocation, issAuthResp, endSession, rotateRefreshTokens, signingAlg,
+ * a client's tokenEndpointAuthMethod) describe other IdPs; left out, it is the demo's.
  */
 export async function startIdp(options: IdpOptions): Promise<Idp> {
   const host = options.host ?? '127.0.0.1'
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve))
   const port = (server.address() as AddressInfo).port
-  const issuer = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+  const mountPath = options.mountPath ?? ''
+  if (mountPath !== '' && !mountPath.startsWith('/')) throw new Error(`mountPath must start with "/" (got ${JSON.stringify(mountPath)})`)
+  // The routing prefix: '/idp/' and '/idp' both serve /idp/…; only the issuer keeps the slash.
+  const prefix = mountPath.replace(/\/+$/, '')
+  const issuer = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}${mountPath}`
   let user = 'alice'
   let tokenDelay = { ms: 0, when: 'before' as 'before' | 'after' }
   let tokenTamper: TokenResponseTamper | undefined
   const grants: Record<string, number> = {}
+  const tokenEndpointAuth: Record<string, number> = {}
+  const postOnly = new Set(options.clients.filter((client) => client.tokenEndpointAuthMethod === 'client_secret_post').map((client) => client.clientId))
   const counts = { revokedGrants: 0, backchannelLogouts: 0 }
   const grantsOf = new Map<string, Set<string>>()
 
-  const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' })
+  const signingAlg = options.signingAlg ?? 'RS256'
+  const kid = signingAlg === 'RS256' ? 'demo-rs256' : 'demo-es256'
+  const keyPair = signingAlg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const signingKey = keyPair.privateKey.export({ format: 'jwk' })
   const configuration: Configuration = {
     clients: options.clients.map((client) => ({
       client_id: client.clientId,
@@ -95,10 +139,11 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       post_logout_redirect_uris: [...client.postLogoutRedirectUris],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? 'client_secret_basic',
+      ...(signingAlg === 'RS256' ? {} : { id_token_signed_response_alg: signingAlg }),
       ...(client.backchannelLogoutUri === undefined ? {} : { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }),
     })),
-    jwks: { keys: [{ ...signingKey, kid: 'demo-rs256', use: 'sig', alg: 'RS256' }] as never },
+    jwks: { keys: [{ ...signingKey, kid, use: 'sig', alg: signingAlg }] as never },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
@@ -109,7 +154,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     // Profile claims in the ID token too, as most production IdPs do (oidc-provider's default keeps them for userinfo).
     conformIdTokenClaims: false,
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: () => true,
+    rotateRefreshToken: () => options.rotateRefreshTokens ?? true,
     ttl: { AccessToken: options.accessTokenTtl ?? 300, IdToken: 3600, RefreshToken: 14 * 24 * 3600, Session: 14 * 24 * 3600, Grant: 14 * 24 * 3600 },
     // oidc-provider refuses to call loopback addresses (SSRF protection); this IdP's relying party
     // lives on loopback, so its back-channel logout calls go through a plain fetch.
@@ -119,10 +164,12 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     },
     features: {
       devInteractions: { enabled: options.interactions === 'dev' },
-      revocation: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      revocation: { enabled: options.revocation ?? true },
+      rpInitiatedLogout: { enabled: options.endSession ?? true },
       backchannelLogout: { enabled: true },
     },
+    // Mounted under a path, the interaction pages move with it (oidc-provider's default is /interaction/<uid>).
+    ...(prefix === '' ? {} : { interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${prefix}/interaction/${interaction.uid}` } }),
   }
   const provider = new Provider(issuer, configuration)
   provider.on('grant.success', (ctx) => {
@@ -137,12 +184,43 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     grantsOf.set(grant.accountId, (grantsOf.get(grant.accountId) ?? new Set()).add(grant.jti))
   })
   provider.use(async (ctx, next) => {
+    if (ctx.method !== 'POST' || !['/token', '/token/revocation', '/token/introspection'].includes(ctx.path)) return next()
+    const basicClient = basicClientId(ctx.get('authorization'))
+    const count = (method: string) => { if (ctx.path === '/token') tokenEndpointAuth[method] = (tokenEndpointAuth[method] ?? 0) + 1 }
+    if (basicClient !== undefined && postOnly.has(basicClient)) {
+      count('client_secret_basic')
+      ctx.status = 401
+      ctx.set('www-authenticate', 'Basic realm="idp"')
+      ctx.body = { error: 'invalid_client', error_description: 'this client authenticates with client_secret_post' }
+      return
+    }
+    await next()
+    count(basicClient !== undefined ? 'client_secret_basic' : ctx.oidc?.params?.['client_secret'] !== undefined ? 'client_secret_post' : 'none')
+  })
+  provider.use(async (ctx, next) => {
     const delayed = tokenDelay.ms > 0 && ctx.path === '/token' && ctx.method === 'POST'
     const { ms, when } = tokenDelay
     if (delayed && when === 'before') await new Promise((resolve) => setTimeout(resolve, ms))
     await next()
     if (delayed && when === 'after') await new Promise((resolve) => setTimeout(resolve, ms))
   })
+  if (options.issAuthResp === false) {
+    provider.use(async (ctx, next) => {
+      await next()
+      if (ctx.path.startsWith('/.well-known/') && typeof ctx.body === 'object' && ctx.body !== null) {
+        delete (ctx.body as Record<string, unknown>)['authorization_response_iss_parameter_supported']
+      }
+      // Authorization responses (codes and errors alike) reach the client as redirects carrying iss.
+      const location = ctx.response.get('location')
+      if (ctx.status >= 300 && ctx.status < 400 && location !== '') {
+        const url = new URL(location, ctx.href)
+        if (url.searchParams.get('iss') === issuer) {
+          url.searchParams.delete('iss')
+          ctx.set('location', url.href)
+        }
+      }
+    })
+  }
   provider.use(async (ctx, next) => {
     await next()
     const tamper = tokenTamper
@@ -155,6 +233,17 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
 
   const handle = provider.callback()
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (prefix !== '') {
+      // Mounted as express or koa-mount would: oidc-provider reads the prefix from originalUrl.
+      const url = req.url ?? '/'
+      if (url !== prefix && !url.startsWith(`${prefix}/`)) {
+        res.statusCode = 404
+        res.end()
+        return
+      }
+      Object.assign(req, { originalUrl: url })
+      req.url = url.slice(prefix.length) || '/'
+    }
     if (options.interactions === 'auto' && req.url?.startsWith('/interaction/')) {
       finishInteraction(provider, req, res, user).catch(() => {
         res.statusCode = 500
@@ -169,12 +258,13 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     server.closeAllConnections()
     server.close(() => resolve())
   })
-  const privateKey = await importJWK({ ...signingKey, alg: 'RS256' }, 'RS256')
+  const privateKey = await importJWK({ ...signingKey, alg: signingAlg }, signingAlg)
   return {
     issuer,
     port,
     setUser: (accountId) => { user = accountId },
     grants,
+    tokenEndpointAuth,
     get revokedGrants() { return counts.revokedGrants },
     get backchannelLogouts() { return counts.backchannelLogouts },
     setTokenDelay: (ms, when = 'before') => { tokenDelay = { ms, when } },
@@ -188,10 +278,24 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       }
     },
     sign: (claims, header = { typ: 'logout+jwt' }) =>
-      new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'demo-rs256', ...header }).sign(privateKey),
+      new SignJWT(claims).setProtectedHeader({ alg: signingAlg, kid, ...header }).sign(privateKey),
     halt: close,
     resume: () => new Promise((resolve) => server.listen(port, host, resolve)),
     stop: close,
+  }
+}
+
+/** The client_id of an `Authorization: Basic` header (RFC 6749 §2.3.1: form-urlencoded), if it is one. */
+function basicClientId(authorization: string): string | undefined {
+  const [scheme, value] = authorization.split(' ')
+  if (scheme?.toLowerCase() !== 'basic' || value === undefined) return undefined
+  const decoded = Buffer.from(value, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon === -1) return undefined
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20'))
+  } catch {
+    return undefined
   }
 }
 
