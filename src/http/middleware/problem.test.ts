@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { CloakroomError, type ErrorCode } from '../../errors.ts'
-import { problemFor } from './problem.ts'
+import { describeCause, problemFor } from './problem.ts'
 
 const expected: ReadonlyArray<[ErrorCode, number]> = [
   ['unauthenticated', 401], ['session_expired', 401], ['csrf_required', 403], ['origin_mismatch', 403],
@@ -35,4 +35,14 @@ test('anything else is a bare 500: no message, no stack, no cause', () => {
 test('Koa client errors (a malformed URL) become bad_request, a Koa 404 not_found', () => {
   assert.equal(JSON.parse(problemFor(Object.assign(new Error('URI malformed'), { status: 400 })).body).code, 'bad_request')
   assert.equal(JSON.parse(problemFor(Object.assign(new Error('x'), { status: 404 })).body).code, 'not_found')
+})
+
+test('a logged cause names the causes behind it, a few levels deep, and nothing that is not an error', () => {
+  const deepest = Object.assign(new Error('unexpected "iss" (issuer) response parameter value'), { code: 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' })
+  const middle = Object.assign(new Error('invalid response encountered', { cause: deepest }), { name: 'ClientError', code: 'OAUTH_INVALID_RESPONSE' })
+  assert.equal(describeCause(middle), 'ClientError OAUTH_INVALID_RESPONSE: invalid response encountered ← Error OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED: unexpected "iss" (issuer) response parameter value')
+  const looped: Error = new Error('a')
+  Object.assign(looped, { cause: looped })
+  assert.equal(describeCause(looped).split(' ← ').length, 3, 'bounded, even for a cycle')
+  assert.equal(describeCause(new Error('top', { cause: new Response('secret body') })), 'Error: top')
 })

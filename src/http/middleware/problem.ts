@@ -99,11 +99,13 @@ export function problemMiddleware(): Middleware<AppState> {
   }
 }
 
-/** A cause for the log: its kind and message, never a request or response object that may hold secrets. */
-export function describeCause(cause: unknown): string {
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code
-    return `${cause.name}${typeof code === 'string' ? ` ${code}` : ''}: ${cause.message}`
-  }
-  return typeof cause
+/**
+ * A cause for the log: its kind and message, and those of the causes behind it (a few levels: the
+ * reason is often one deeper), never a request or response object that may hold secrets.
+ */
+export function describeCause(cause: unknown, depth = 3): string {
+  if (!(cause instanceof Error)) return typeof cause
+  const code = (cause as { code?: unknown }).code
+  const own = `${cause.name}${typeof code === 'string' ? ` ${code}` : ''}: ${cause.message}`
+  return depth > 1 && cause.cause instanceof Error ? `${own} ← ${describeCause(cause.cause, depth - 1)}` : own
 }
