@@ -54,6 +54,9 @@ describe('cloakroom CLI', () => {
       `  revocation_endpoint: ${discovery['revocation_endpoint']}`,
       `  end_session_endpoint: ${discovery['end_session_endpoint']}`,
       `credentials: ok (client_secret_basic accepted at ${discovery['token_endpoint']})`,
+      `  redirect_uri to register: ${String(stack.config['publicUrl'])}/auth/callback (not verifiable here)`,
+      `  post_logout_redirect_uri to register: ${String(stack.config['publicUrl'])}/ (not verifiable here)`,
+      `  backchannel_logout_uri, if the issuer has back-channel logout: ${String(stack.config['publicUrl'])}/auth/backchannel-logout`,
       `static: ok / serves ${staticDir()}`,
       'store: ok (redis, PING answered)',
       'check: ok',
@@ -65,7 +68,7 @@ describe('cloakroom CLI', () => {
     const wrong = 'a-wrong-client-secret-0123456789'
     const { code, lines, stdout, stderr } = await check({ oidc: { ...(stack.config['oidc'] as object), clientSecret: wrong } })
     assert.equal(code, 1, stdout)
-    assert.equal(lines[6], `credentials: FAILED the issuer refused client "${CLIENT_ID}" (invalid_client): check oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)`)
+    assert.equal(lines[6], `credentials: FAILED the issuer refused client "${CLIENT_ID}" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)`)
     assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
     assert.ok(!(stdout + stderr).includes(wrong) && !(stdout + stderr).includes(CLIENT_SECRET))
   })
@@ -88,7 +91,7 @@ describe('cloakroom CLI', () => {
     assert.equal(code, 1, stdout)
     assert.equal(lines.at(-2), `store: FAILED redis://:***@127.0.0.1:${port}: connection refused (ECONNREFUSED)`)
     assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
-    for (const line of lines) assert.match(line, /^((config|issuer|credentials|static|store|check): |  [a-z_]+_endpoint: )/)
+    for (const line of lines) assert.match(line, /^((config|issuer|credentials|static|store|check): |  [a-z_]+_endpoint: |  [a-z_]+_uri[ ,])/)
     assert.equal(stderr, '')
     assert.ok(!stdout.includes('a-store-password'))
     assert.ok(ms < 3_000, `check took ${ms} ms`)
@@ -151,7 +154,7 @@ describe('cloakroom CLI', () => {
       const warning = logged().find((line) => line['msg'] === 'Login failed (invalid_client)')
       assert.equal(warning?.['code'], 'bad_request')
       // The issuer's own answer follows, as the cause behind it.
-      assert.ok(String(warning?.['cause']).startsWith(`ClientRefused: the issuer refused client "${CLIENT_ID}" (invalid_client): check oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic) ← `), String(warning?.['cause']))
+      assert.ok(String(warning?.['cause']).startsWith(`ClientRefused: the issuer refused client "${CLIENT_ID}" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic) ← `), String(warning?.['cause']))
       assert.ok(!instance.output().includes(wrong))
     } finally {
       await instance.stop()

@@ -35,6 +35,9 @@ test('check: all good → exit 0, one line per finding, the credentials proven a
       '  revocation_endpoint: (none)',
       '  end_session_endpoint: (none)',
       'credentials: ok (client_secret_basic accepted at http://127.0.0.1:4000/token)',
+      '  redirect_uri to register: http://127.0.0.1:8080/auth/callback (not verifiable here)',
+      '  post_logout_redirect_uri to register: http://127.0.0.1:8080/ (not verifiable here)',
+      '  backchannel_logout_uri, if the issuer has back-channel logout: http://127.0.0.1:8080/auth/backchannel-logout',
       'store: ok memory (sessions live in one process: run a single instance)',
       'check: ok',
     ],
@@ -44,7 +47,7 @@ test('check: all good → exit 0, one line per finding, the credentials proven a
 test('check: a wrong client secret fails (exit 1), naming the keys to check and never the secret', async () => {
   const { code, lines } = await check({ token: () => oauthError(401, undefined, 'Basic realm="idp", error="invalid_client"') })
   assert.equal(code, 1)
-  assert.equal(lines[6], 'credentials: FAILED the issuer refused client "unit-client" (invalid_client): check oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)')
+  assert.equal(lines[6], 'credentials: FAILED the issuer refused client "unit-client" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)')
   assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
   assert.ok(!lines.join('\n').includes(CLIENT_SECRET))
 })

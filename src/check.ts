@@ -87,6 +87,18 @@ async function checkIssuer(config: Config, oidc: OidcClient, report: Report, pri
   } catch (error) {
     report('credentials', 'FAILED', operatorDetail(error))
   }
+  // Not findings: no issuer lets a client read its registration, so these can only be named.
+  for (const line of registeredUris(config)) print(`  ${line}`)
+}
+
+/** The URIs the client's registration at the issuer must hold, which check cannot verify. */
+export function registeredUris(config: Config): string[] {
+  const base = (path: string) => new URL(path, config.publicUrl).href
+  return [
+    `redirect_uri to register: ${base(config.oidc.callbackPath)} (not verifiable here)`,
+    `post_logout_redirect_uri to register: ${config.oidc.postLogoutRedirectUri} (not verifiable here)`,
+    `backchannel_logout_uri, if the issuer has back-channel logout: ${base('/auth/backchannel-logout')}`,
+  ]
 }
 
 function credentialsFinding(proof: CredentialsProof, method: string, tokenEndpoint: string): [Verdict, string] {

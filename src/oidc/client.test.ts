@@ -17,7 +17,7 @@ test('plain http is allowed only for an issuer on a loopback address', () => {
   for (const url of ['https://localhost', 'http://idp.example.com', 'http://127.0.0.2', 'http://localhost.evil.example']) assert.equal(isLoopbackHttp(new URL(url)), false, url)
 })
 
-const REFUSED = 'ClientRefused: the issuer refused client "unit-client" (invalid_client): check oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)'
+const REFUSED = 'ClientRefused: the issuer refused client "unit-client" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)'
 const describe = (error: unknown) => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
 const challenge = () => oauthError(401, undefined, 'Basic realm="idp", error="invalid_client", error_description="client authentication failed"')
 

@@ -34,7 +34,7 @@ test('a refused client (invalid_client, in a body or only in a challenge) is nam
     assert.equal(error.code, 'bad_request')
     assert.equal(error.message, 'Login failed (invalid_client)')
     assert.ok(error.cause instanceof Error)
-    assert.equal(error.cause.message, 'the issuer refused client "spa-bff" (invalid_client): check oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)')
+    assert.equal(error.cause.message, 'the issuer refused client "spa-bff" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)')
     assert.equal(error.cause.cause, refusal)
   }
 })

@@ -50,7 +50,9 @@ const CREDENTIAL_KEY = {
 
 /** What an operator reads when the issuer refuses the client: the keys to check, never their values. */
 export function clientRefusal({ clientId, tokenEndpointAuthMethod: method }: ClientIdentity): string {
-  return `the issuer refused client ${JSON.stringify(clientId)} (invalid_client): check ${CREDENTIAL_KEY[method]} and oidc.tokenEndpointAuthMethod (${method})`
+  // The client id may be the wrong one too: an issuer answers invalid_client to an unknown client.
+  const keys = [...new Set(['oidc.clientId', CREDENTIAL_KEY[method]])].join(', ')
+  return `the issuer refused client ${JSON.stringify(clientId)} (invalid_client): check ${keys} and oidc.tokenEndpointAuthMethod (${method})`
 }
 
 /** The cause logged for a refused client: `clientRefusal`, with the issuer's own answer as its cause. */

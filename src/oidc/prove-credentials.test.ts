@@ -10,7 +10,7 @@ async function prove(token: Parameters<typeof fakeIssuer>[0], oidc: Record<strin
   return client.proveCredentials()
 }
 
-const REFUSED = 'the issuer refused client "unit-client" (invalid_client): check oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)'
+const REFUSED = 'the issuer refused client "unit-client" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)'
 
 test('credentials the token endpoint authenticates are accepted: it refuses only the made-up code (invalid_grant)', async () => {
   const { fetch, requests } = fakeIssuer(() => oauthError(400, { error: 'invalid_grant' }))
@@ -40,7 +40,7 @@ test('a wrong secret is refused, naming the keys to check, however the issuer sa
 
 test('the key named follows the authentication method', async () => {
   const proof = await prove(() => oauthError(401, { error: 'invalid_client' }), { tokenEndpointAuthMethod: 'client_secret_post' })
-  assert.equal(proof.verdict === 'refused' && proof.detail, 'the issuer refused client "unit-client" (invalid_client): check oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_post)')
+  assert.equal(proof.verdict === 'refused' && proof.detail, 'the issuer refused client "unit-client" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_post)')
   const none = await prove(() => oauthError(401, { error: 'invalid_client' }), { tokenEndpointAuthMethod: 'none', clientSecret: null })
   assert.equal(none.verdict === 'refused' && none.detail, 'the issuer refused client "unit-client" (invalid_client): check oidc.clientId and oidc.tokenEndpointAuthMethod (none)')
 })
