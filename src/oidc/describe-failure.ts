@@ -1,17 +1,5 @@
 import { ClientError, ResponseBodyError, WWWAuthenticateChallengeError } from 'openid-client'
-
-/** Node's and undici's connection error codes, in words an operator reads at a glance. */
-const NETWORK: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-  ETIMEDOUT: 'connection timed out',
-  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  UND_ERR_SOCKET: 'connection closed by the other side',
-}
+import { describeNetworkCode } from '../network-error.ts'
 
 const codeOf = (value: unknown): string | undefined => {
   const code = (value as { code?: unknown } | null | undefined)?.code
@@ -24,7 +12,7 @@ function describeNetworkCause(cause: unknown): string {
   const message = cause instanceof Error ? cause.message : ''
   if (code === undefined) return message === '' ? 'network error' : message
   // An AggregateError (every address of a host refused) has an empty message and the code.
-  return `${NETWORK[code] ?? (message === '' ? 'network error' : message)} (${code})`
+  return describeNetworkCode(code, message === '' ? 'network error' : message)
 }
 
 /** The issuer a discovery document names where openid-client found it differs from oidc.issuer (a trailing slash, say). */

@@ -6,6 +6,7 @@ import { CloakroomError } from '../errors.ts'
 import { connectInBackground, connectOnce, type StoreLog } from './redis-connection.ts'
 import { createRedisStore } from './redis.ts'
 import type { SessionStore } from './types.ts'
+import { describeNetworkCode } from '../network-error.ts'
 
 export type { StoreLog } from './redis-connection.ts'
 
@@ -91,22 +92,11 @@ function withoutPassword(url: string): string {
   return `${parsed.protocol}//${parsed.username}:***@${parsed.host}${parsed.pathname}${parsed.search}`
 }
 
-/** Node's connection error codes in words; node-redis and Redis name the rest themselves. */
-const NETWORK: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-  ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-}
-
 /** One line on why Redis did not answer: "connection refused (ECONNREFUSED)", "WRONGPASS …", a timeout. */
 function describeStoreFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error)
   const code = (error as { code?: unknown }).code
-  if (typeof code === 'string') return `${NETWORK[code] ?? error.message} (${code})`
+  if (typeof code === 'string') return describeNetworkCode(code, error.message)
   if (error.name === 'ConnectionTimeoutError') return 'connection timed out'
   return error.message
 }
