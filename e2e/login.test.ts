@@ -11,19 +11,6 @@ before(async () => { stack = await startStack() })
 after(async () => { await stack.stop() })
 
 /** Starts a login and walks the IdP's redirects, stopping before Cloakroom's callback; returns its URL. */
-async function callbackUrlFor(client: CookieClient, returnTo = '/'): Promise<string> {
-  let url = `${stack.cloakroom.url}/auth/login?returnTo=${encodeURIComponent(returnTo)}`
-  for (let i = 0; i < 15; i++) {
-    const response = await client.request(url)
-    await response.arrayBuffer()
-    const location = response.headers.get('location')
-    assert.ok(location, `no redirect from ${url} (${response.status})`)
-    url = new URL(location, url).href
-    if (url.startsWith(`${stack.cloakroom.url}/auth/callback`)) return url
-  }
-  throw new Error('never reached the callback')
-}
-
 async function userinfoSub(accessToken: string): Promise<string> {
   const response = await fetch(`${stack.idp.issuer}/me`, { headers: { authorization: `Bearer ${accessToken}` } })
   assert.equal(response.status, 200, 'the IdP does not know the token')
@@ -114,8 +101,8 @@ describe('login through the real IdP', () => {
 
   test('several logins in parallel in one browser each complete', async () => {
     const client = createCookieClient()
-    const first = await callbackUrlFor(client, '/one')
-    const second = await callbackUrlFor(client, '/two')
+    const first = await stack.callbackUrlFor(client, '/one')
+    const second = await stack.callbackUrlFor(client, '/two')
     const finishSecond = await client.request(second)
     assert.equal(finishSecond.status, 302)
     assert.equal(finishSecond.headers.get('location'), '/two')
@@ -149,7 +136,7 @@ describe('callback failures: a 400 page naming the problem, and no session', () 
 
   test('a replayed callback', async () => {
     const client = createCookieClient()
-    const url = await callbackUrlFor(client)
+    const url = await stack.callbackUrlFor(client)
     assert.equal((await client.request(url)).status, 302)
     await assertRefused(await client.request(url), /already used/)
   })
@@ -173,7 +160,7 @@ describe('callback failures: a 400 page naming the problem, and no session', () 
 
   test('a state this browser did not start (login CSRF)', async () => {
     const attacker = createCookieClient()
-    const url = await callbackUrlFor(attacker)
+    const url = await stack.callbackUrlFor(attacker)
     const victim = createCookieClient()
     await assertRefused(await victim.request(url), /not started in this browser/)
     // The attempt consumed the state: the attacker cannot use it either.
@@ -182,8 +169,8 @@ describe('callback failures: a 400 page naming the problem, and no session', () 
 
   test('a failed code exchange (forged code, or a code whose PKCE verifier belongs to another login)', async () => {
     const client = createCookieClient()
-    const one = new URL(await callbackUrlFor(client))
-    const two = new URL(await callbackUrlFor(client))
+    const one = new URL(await stack.callbackUrlFor(client))
+    const two = new URL(await stack.callbackUrlFor(client))
     two.searchParams.set('code', one.searchParams.get('code') ?? '')
     await assertRefused(await client.request(two.href), /Login failed \(invalid_grant\)/)
     one.searchParams.set('code', 'forged')
@@ -192,7 +179,7 @@ describe('callback failures: a 400 page naming the problem, and no session', () 
 
   test('a wrong iss response parameter (RFC 9207)', async () => {
     const client = createCookieClient()
-    const url = new URL(await callbackUrlFor(client))
+    const url = new URL(await stack.callbackUrlFor(client))
     url.searchParams.set('iss', 'http://evil.example')
     await assertRefused(await client.request(url.href), /Login failed/)
   })

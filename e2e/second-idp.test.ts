@@ -67,19 +67,6 @@ async function tokenSeenUpstream(cookie: string): Promise<string> {
 }
 
 /** Starts a login and walks the IdP's redirects, stopping before Cloakroom's callback; returns its URL. */
-async function callbackUrlFor(client: CookieClient): Promise<URL> {
-  let url = `${stack.cloakroom.url}/auth/login`
-  for (let i = 0; i < 15; i++) {
-    const response = await client.request(url)
-    await response.arrayBuffer()
-    const location = response.headers.get('location')
-    assert.ok(location, `no redirect from ${url} (${response.status})`)
-    url = new URL(location, url).href
-    if (url.startsWith(`${stack.cloakroom.url}/auth/callback`)) return new URL(url)
-  }
-  throw new Error('never reached the callback')
-}
-
 async function assertRefused(response: Response, words: RegExp): Promise<void> {
   assert.equal(response.status, 400)
   assert.match(response.headers.get('content-type') ?? '', /text\/html/)
@@ -256,7 +243,7 @@ describe('a session from login to logout', () => {
 describe('the iss response parameter, which this issuer does not advertise (RFC 9207 §2.4)', () => {
   test('a callback that adds a forged iss is refused: 400, no session, the state is spent', async () => {
     const client = createCookieClient()
-    const url = await callbackUrlFor(client)
+    const url = new URL(await stack.callbackUrlFor(client))
     assert.equal(url.searchParams.has('iss'), false)
     url.searchParams.set('iss', 'http://evil.example/idp/')
     const linesBefore = logLines().length
@@ -273,14 +260,14 @@ describe('the iss response parameter, which this issuer does not advertise (RFC 
 
   test('the issuer without its trailing slash is another issuer: refused', async () => {
     const client = createCookieClient()
-    const url = await callbackUrlFor(client)
+    const url = new URL(await stack.callbackUrlFor(client))
     url.searchParams.set('iss', stack.idp.issuer.replace(/\/$/, ''))
     await assertRefused(await client.request(url.href), /Login failed/)
   })
 
   test('an added iss that is exactly the issuer is accepted (openid-client compares it whenever present)', async () => {
     const client = createCookieClient()
-    const url = await callbackUrlFor(client)
+    const url = new URL(await stack.callbackUrlFor(client))
     url.searchParams.set('iss', stack.idp.issuer)
     const response = await client.request(url.href)
     assert.equal(response.status, 302)
