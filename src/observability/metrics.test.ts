@@ -1,7 +1,9 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { parse as parseYaml } from 'yaml'
+import { loadConfig } from '../config/index.ts'
 import { createMetrics, DURATION_BUCKETS, serveMetrics, upstreamOutcome, type Metrics } from './metrics.ts'
 
 /** The sample lines of one metric family (its name, then `{` or a space), in rendered order. */
@@ -217,3 +219,52 @@ function metricNames(expr: string): string[] {
     .replace(/\$\{?\w+\}?/g, '')
   return [...bare.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((match) => match[0]).filter((word) => !PROMQL_WORDS.has(word) && !/^\d/.test(word))
 }
+
+describe('deploy/docker-compose.yml', () => {
+  const deploy = new URL('../../deploy/', import.meta.url)
+  const compose = parseYaml(readFileSync(new URL('docker-compose.yml', deploy), 'utf8')) as ComposeFile
+  const service = (name: string): ComposeService => {
+    const found = compose.services[name]
+    assert.ok(found, `no service ${name}`)
+    return found
+  }
+  // Compose's own interpolation, for the defaults the file gives (nothing set in the environment).
+  const interpolate = (value: string): string => value.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_, _name, fallback: string | undefined) => fallback ?? '')
+  const environment = (name: string): Record<string, string> =>
+    Object.fromEntries(Object.entries(service(name).environment ?? {}).map(([key, value]) => [key, interpolate(String(value))]))
+
+  test('every file and folder it mounts or builds from exists', () => {
+    for (const [name, { build, volumes = [] }] of Object.entries(compose.services)) {
+      const sources = volumes.map((volume) => volume.split(':')[0] ?? '').filter((source) => source.startsWith('.'))
+      if (build !== undefined) sources.push(build.context, `${build.context}/${build.dockerfile}`)
+      for (const source of sources) assert.ok(existsSync(new URL(source, deploy)), `${name}: ${source} does not exist`)
+    }
+  })
+
+  test("Cloakroom's config, with the environment compose gives it, is valid, and Prometheus scrapes its metrics listener", () => {
+    const config = loadConfig(readFileSync(new URL('cloakroom.yaml', deploy), 'utf8'), environment('cloakroom'))
+    assert.equal(config.store.type, 'redis')
+    assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: 9464 })
+    assert.deepEqual(config.listen, { host: '0.0.0.0', port: 8080 })
+    const prometheus = parseYaml(readFileSync(new URL('prometheus.yml', deploy), 'utf8')) as { scrape_configs: Array<{ metrics_path: string; static_configs: Array<{ targets: string[] }> }> }
+    const [scrape] = prometheus.scrape_configs
+    assert.equal(scrape?.metrics_path, '/metrics')
+    assert.deepEqual(scrape.static_configs[0]?.targets, [`cloakroom:${config.metrics.listen?.port}`])
+    // The demo IdP registers the redirect URI from the same public URL, and shares Cloakroom's network.
+    assert.equal(environment('idp')['PUBLIC_URL'], config.publicUrl)
+    assert.equal(environment('idp')['OIDC_CLIENT_SECRET'], config.oidc.clientSecret)
+    for (const name of ['idp', 'api']) assert.equal(service(name).network_mode, 'service:cloakroom')
+    assert.deepEqual(service('redis').command, ['redis-server', '--appendonly', 'yes'])
+    for (const name of ['prometheus', 'grafana']) assert.deepEqual(service(name).profiles, ['observability'])
+  })
+})
+
+interface ComposeService {
+  readonly build?: { readonly context: string; readonly dockerfile: string }
+  readonly volumes?: readonly string[]
+  readonly environment?: Readonly<Record<string, unknown>>
+  readonly network_mode?: string
+  readonly command?: readonly string[]
+  readonly profiles?: readonly string[]
+}
+interface ComposeFile { readonly services: Readonly<Record<string, ComposeService>> }
