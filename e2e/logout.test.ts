@@ -139,18 +139,7 @@ describe('back-channel logout', () => {
     const { client } = await stack.login()
     const cookie = cookieOf(client)
     const delivered = stack.idp.backchannelLogouts
-    // Sign out at the IdP itself, in the same browser: its confirmation form, then "Yes, sign me out".
-    const page = await client.request(`${stack.idp.issuer}/session/end?client_id=${CLIENT_ID}`)
-    const html = await page.text()
-    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1]
-    const action = /action="([^"]+)"/.exec(html)?.[1]
-    assert.ok(xsrf !== undefined && action !== undefined, 'the IdP showed its logout form')
-    const confirm = await client.request(new URL(action, stack.idp.issuer).href, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
-    })
-    assert.ok(confirm.status === 303 || confirm.status === 302, `IdP answered ${confirm.status}`)
+    await stack.logoutAtIdp(client)
     assert.equal(stack.idp.backchannelLogouts, delivered + 1, 'the IdP delivered a logout token and Cloakroom accepted it')
     assert.deepEqual(await statusEverywhere(cookie), [401, 401])
   })

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ConfigError } from './config-error.ts'
-import { deepFreeze } from './deep-freeze.ts'
+import { deepFreeze } from '../deep-freeze.ts'
 import { parseYaml } from './parse-yaml.ts'
 import { readCsrf } from './read-csrf.ts'
 import { readOidc } from './read-oidc.ts'

@@ -1,7 +1,8 @@
 import type { StoreConfig } from '../config/types.ts'
 import { createMemoryStore } from './memory.ts'
 import { createRecordCipher } from './record-cipher.ts'
-import { createRedisClient } from './redis-client.ts'
+import { createRedisClient, pingEveryNode } from './redis-client.ts'
+import { guardClientCache } from './client-cache-guard.ts'
 import { CloakroomError } from '../errors.ts'
 import { connectInBackground, connectOnce, type StoreLog } from './redis-connection.ts'
 import { createRedisStore } from './redis.ts'
@@ -44,6 +45,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
 
   const client = createRedisClient(config, { connectMs: connectTimeoutMs, commandMs: commandTimeoutMs })
   let stopConnecting = () => {}
+  let stopGuard = () => {}
   if (deps.oneShot === true) {
     const failure = await connectOnce(client, connectTimeoutMs)
     if (failure !== undefined) {
@@ -53,6 +55,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
   } else {
     const connection = connectInBackground(client, config.type, log)
     stopConnecting = connection.stop
+    stopGuard = guardClientCache(client, pingEveryNode(client, config.type)).stop
     if (!(await connection.waitUntilReady(connectTimeoutMs))) {
       log.warn({ store: config.type }, 'session store not reachable at startup; starting anyway and reconnecting in the background')
     }
@@ -71,6 +74,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
   return {
     ...store,
     async close() {
+      stopGuard()
       stopConnecting()
       await store.close()
     },

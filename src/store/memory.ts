@@ -1,3 +1,4 @@
+import { deepFreeze } from '../deep-freeze.ts'
 import { randomBytes } from 'node:crypto'
 import { refreshLockName, sessionDeadline, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
 import { FAILED_PREFIX, holderId, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } from './index-name.ts'
@@ -44,7 +45,7 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000, maxPendingLog
   function compareAndSet(session: SessionRecord): boolean {
     const stored = liveSession(session.id)
     if (stored === undefined || stored.version !== session.version - 1) return false
-    sessions.set(session.id, structuredClone(session))
+    sessions.set(session.id, deepFreeze(structuredClone(session)))
     return true
   }
 
@@ -88,7 +89,7 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000, maxPendingLog
     },
 
     async createSession(session) {
-      sessions.set(session.id, structuredClone(session))
+      sessions.set(session.id, deepFreeze(structuredClone(session)))
       const keepUntil = session.absoluteExpiresAt * 1000
       for (const by of [{ sub: session.sub }, ...(session.idpSid === undefined ? [] : [{ idpSid: session.idpSid }])]) {
         const name = indexName(by)
@@ -103,7 +104,8 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000, maxPendingLog
 
     async getSession(id) {
       const session = liveSession(id)
-      return session === undefined ? undefined : structuredClone(session)
+      // Stored frozen: a caller cannot change what the next one reads, and none pays for a copy.
+      return session
     },
 
     updateSession: async (session) => compareAndSet(session),

@@ -1,6 +1,6 @@
 import { createClient, createCluster, createSentinel } from 'redis'
 import type { StoreConfig } from '../config/types.ts'
-import type { RedisCommandClient } from './redis.ts'
+import { HOT_SESSIONS, type RedisCommandClient } from './redis.ts'
 
 type RedisStoreConfig = Exclude<StoreConfig, { readonly type: 'memory' }>
 
@@ -8,7 +8,12 @@ type RedisStoreConfig = Exclude<StoreConfig, { readonly type: 'memory' }>
 export interface ConnectableRedisClient extends RedisCommandClient {
   connect(): Promise<unknown>
   on(event: string, listener: (value: unknown) => void): unknown
+  /** node-redis' client-side cache of read replies, kept true by Redis' invalidation messages. */
+  readonly clientSideCache?: { clear(): void } | undefined
 }
+
+// Read replies kept per instance (see HOT_SESSIONS), true while the connection that tracks them lives.
+const clientSideCache = { ttl: 0, maxEntries: HOT_SESSIONS, evictPolicy: 'LRU' as const }
 
 export interface RedisClientTimeouts {
   /** How long one TCP (+TLS) connect may take before it counts as failed and is retried. */
@@ -46,7 +51,7 @@ export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClien
   switch (config.type) {
     case 'redis':
       // rediss:// in the URL turns TLS on; credentials and db come from the URL too.
-      return createClient({ url: config.url, socket, disableOfflineQueue: true, commandOptions })
+      return createClient({ url: config.url, socket, disableOfflineQueue: true, commandOptions, RESP: 3, clientSideCache })
     case 'redis-cluster': {
       const seed = fromUrl(config.nodes[0] ?? 'redis://localhost', 6379)
       // Connections to discovered nodes take only `defaults`, so credentials and TLS go there.
@@ -56,7 +61,7 @@ export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClien
         disableOfflineQueue: true,
         socket: seed.tls ? { ...socket, tls: true as const } : socket,
       }
-      return createCluster({ rootNodes: config.nodes.map((url) => ({ url })), defaults, commandOptions })
+      return createCluster({ rootNodes: config.nodes.map((url) => ({ url })), defaults, commandOptions, RESP: 3, clientSideCache })
     }
     case 'redis-sentinel': {
       const sentinels = config.sentinels.map((url) => fromUrl(url, 26379))
@@ -74,7 +79,21 @@ export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClien
         nodeClientOptions: nodeOptions,
         sentinelClientOptions: nodeOptions,
         commandOptions,
+        RESP: 3,
+        clientSideCache,
       })
     }
   }
+}
+
+interface ClusterNodes {
+  readonly masters: ReadonlyArray<unknown>
+  nodeClient(node: never): Promise<{ ping(): Promise<unknown> }>
+}
+
+/** PINGs every node the store's keys live on: the one server, the sentinel's master, or each cluster master. */
+export function pingEveryNode(client: ConnectableRedisClient, type: RedisStoreConfig['type']): () => Promise<unknown> {
+  if (type !== 'redis-cluster') return () => client.ping()
+  const cluster = client as unknown as ClusterNodes
+  return () => Promise.all(cluster.masters.map(async (master) => (await cluster.nodeClient(master as never)).ping()))
 }

@@ -1,10 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { CloakroomError } from '../errors.ts'
 import { withDeadline } from '../deadline.ts'
+import { deepFreeze } from '../deep-freeze.ts'
 import { parsePendingLogin, parseSessionRecord } from './parse-record.ts'
 import type { RecordCipher } from './record-cipher.ts'
 import { refreshLockName, sessionDeadline, type SessionRecord, type SessionStore } from './types.ts'
 import { FAILED_PREFIX, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } from './index-name.ts'
+
+/**
+ * How many sessions one instance keeps at hand: read replies in node-redis' client-side cache (RESP3
+ * CLIENT TRACKING: Redis tells every instance when a key it read changes, and the entry goes; a lost
+ * connection drops them all), and their records opened. Under 4 KB per session for both.
+ */
+export const HOT_SESSIONS = 50_000
 
 interface ScriptArgs { keys: string[]; arguments: string[] }
 
@@ -14,7 +22,6 @@ interface ScriptArgs { keys: string[]; arguments: string[] }
  */
 export interface RedisCommandClient {
   set(key: string, value: string, options: { expiration: { type: 'PX'; value: number } }): Promise<unknown>
-  exists(key: string): Promise<number>
   sMembers(key: string): Promise<string[]>
   getDel(key: string): Promise<string | null>
   hGet(key: string, field: string): Promise<string | null>
@@ -80,6 +87,10 @@ const INDEX = script(`
 redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1`)
+
+// EXISTS, but as a script: node-redis never answers a script from its client-side cache, and a cached
+// EXISTS could outlive the key's TTL (Redis only says a key expired once something touches it).
+const HAS_MARKER = script(`return redis.call('EXISTS', KEYS[1])`)
 
 // Takes a free lock ({'taken'}), or reports who has it ({'held', holder id}); a failure marker is
 // reported ({'failed', id}) only to the caller that waited for that attempt (ARGV[4]), anyone else
@@ -163,6 +174,21 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
     }
   }
 
+  // The last record opened per session, by the sealed text it came from: a hot session, served from
+  // the client-side cache, is decrypted and parsed once per change instead of once per request.
+  const opened = new Map<string, { readonly sealed: string; readonly session: SessionRecord | undefined }>()
+  function openSession(key: string, sealed: string): SessionRecord | undefined {
+    const last = opened.get(key)
+    if (last?.sealed === sealed) return last.session
+    const json = cipher.open(sealed, key)
+    // Frozen: every reader of this session shares the object.
+    const session = json === undefined ? undefined : deepFreeze(parseSessionRecord(json))
+    opened.delete(key)
+    if (opened.size >= HOT_SESSIONS) opened.delete(opened.keys().next().value ?? '')
+    opened.set(key, { sealed, session })
+    return session
+  }
+
   function seal(session: SessionRecord, key: string): string[] {
     return [String(session.version), cipher.seal(JSON.stringify(session), key)]
   }
@@ -207,9 +233,12 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
 
     getSession: (id) => bounded(async () => {
       const key = sessionKey(id)
+      // The read may be answered from the client-side cache. Let every reply and invalidation that has
+      // already arrived be handled first, so a change another instance finished is never read stale.
+      await new Promise((resolve) => setImmediate(resolve))
       const sealed = await client.hGet(key, 'data')
-      const json = sealed === null ? undefined : cipher.open(sealed, key)
-      const session = json === undefined ? undefined : parseSessionRecord(json)
+      if (sealed === null) opened.delete(key)
+      const session = sealed === null ? undefined : openSession(key, sealed)
       // Redis expires the key by its own clock; this check keeps our clock authoritative when they differ.
       if (session === undefined || now() >= expiresAtMillis(session)) return undefined
       return session
@@ -229,6 +258,7 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
     }),
 
     deleteSession: (id) => bounded(async () => {
+      opened.delete(sessionKey(id))
       await client.del(sessionKey(id))
     }),
 
@@ -250,7 +280,7 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
       await client.set(markerKey(name), '1', { expiration: { type: 'PX', value: Number(millis(ttlMs)) } })
     }),
 
-    hasMarker: (name) => bounded(async () => (await client.exists(markerKey(name))) === 1),
+    hasMarker: (name) => bounded(async () => (await run(HAS_MARKER, markerKey(name), [])) === 1),
 
     ping: () => bounded(async () => {
       await client.ping()
