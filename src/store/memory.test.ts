@@ -44,16 +44,18 @@ describe('createMemoryStore', () => {
     assert.deepEqual(store.size(), { sessions: 0, pendingLogins: 0 })
   })
 
-  test('what a read returns is a copy: changing it does not change the store', async () => {
+  test('what a read returns is frozen, and what was written is a copy: changing either does not change the store', async () => {
     const clock = settableClock()
     const store = createMemoryStore({ now: clock.now })
     after(() => store.close())
     const session = sampleSession(clock.now() / 1000)
     await store.createSession(session)
+    const written = session.tokens.accessToken
+    Object.assign(session.tokens, { accessToken: 'changed after the write' })
     const first = await store.getSession(session.id)
     assert.ok(first !== undefined)
-    Object.assign(first.tokens, { accessToken: 'changed' })
-    assert.deepEqual(await store.getSession(session.id), session)
+    assert.throws(() => Object.assign(first.tokens, { accessToken: 'changed' }), TypeError)
+    assert.equal((await store.getSession(session.id))?.tokens.accessToken, written)
   })
 
   test('pending logins are capped at 100,000 by default: past that, new ones are refused and the held ones stay', async () => {
