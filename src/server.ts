@@ -22,6 +22,7 @@ import { userHandler } from './http/user.ts'
 import { logoutGetHandler, logoutPostHandler } from './http/logout.ts'
 import { backchannelLogoutHandler } from './http/backchannel.ts'
 import { routesHandler } from './http/routes.ts'
+import { createProxiedRoutes } from './http/proxied-routes.ts'
 import { upgradeHandler } from './http/upgrade.ts'
 import { createMetrics, serveMetrics } from './http/metrics.ts'
 import { createConcurrencyLimit } from './http/middleware/concurrency-limit.ts'
@@ -120,7 +121,9 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   app.use(accessLog(log, metrics))
   app.use(problemMiddleware())
   app.use(router.routes())
-  app.use(routesHandler(deps, forwarder, csrf))
+  app.use(routesHandler(deps, csrf))
+  const koa = app.callback()
+  const proxied = createProxiedRoutes(deps, forwarder, csrf, (path, method) => router.match(path, method).route)
 
   const server = createServer({
     // A browser sends its headers in one go; 20 s leaves room for a lossy mobile link and stops a
@@ -135,7 +138,9 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
     // Node checks the two timeouts above on this interval (30 s by default, which would let a
     // stalled client stay up to 30 s past them); walking the connection list every 2 s is cheap.
     connectionsCheckingInterval: httpTimeouts.checkIntervalMs ?? 2_000,
-  }, app.callback())
+  }, (req, res) => {
+    if (!proxied.serve(req, res)) koa(req, res)
+  })
   const upgraded = new Set<Duplex>()
   server.on('upgrade', upgradeHandler(deps, forwarder, csrf, upgraded))
   server.on('clientError', createClientErrorHandler(log, { now }))

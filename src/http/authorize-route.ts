@@ -21,21 +21,34 @@ export interface AuthorizedRoute {
 }
 
 /**
- * The one gate in front of every configured route, for HTTP requests and WebSocket upgrades alike.
- * In order (SPEC "API routes"): a routable path, the session the route's token mode calls for, the
- * CSRF header (HTTP) or a same-origin Origin (WebSocket, which cannot carry the header), then the
- * token refresh. Only a request that passed every check counts as activity for the idle timeout.
+ * The one gate in front of every configured route, for HTTP requests and WebSocket upgrades alike:
+ * routeFor, then authorize.
  */
 export async function authorizeRoute(request: RouteRequest, deps: Deps, csrf: CsrfOptions): Promise<AuthorizedRoute> {
-  const path = requestPath(request.url)
+  const { route } = routeFor(request.url, deps.config.routes, request.kind)
+  return { route, session: await authorize(route, request, deps, csrf) }
+}
+
+/** The route a request target is for, and its path: a routable path (SPEC "API routes"), else not_found or bad_request. */
+export function routeFor(url: string, routes: readonly RouteConfig[], kind: RouteRequest['kind']): { route: RouteConfig; path: string } {
+  const path = requestPath(url)
   if (path === '/auth' || path.startsWith('/auth/')) throw new CloakroomError('not_found', 'No such endpoint')
-  const route = matchRoute(deps.config.routes, path)
-  if (route === undefined || (request.kind === 'websocket' && route.target === undefined)) {
+  const route = matchRoute(routes, path)
+  if (route === undefined || (kind === 'websocket' && route.target === undefined)) {
     throw new CloakroomError('not_found', 'No route matches this path')
   }
   if (hasDotSegments(path)) throw new CloakroomError('bad_request', 'Dot segments are not allowed in paths')
-  if (routeShiftsWhenDecoded(deps.config.routes, path)) throw new CloakroomError('bad_request', 'An encoded slash may not move a path to another route')
+  if (routeShiftsWhenDecoded(routes, path)) throw new CloakroomError('bad_request', 'An encoded slash may not move a path to another route')
+  return { route, path }
+}
 
+/**
+ * The checks of a matched route, in order (SPEC "API routes"): the session its token mode calls for,
+ * the CSRF header (HTTP) or a same-origin Origin (WebSocket, which cannot carry the header), then the
+ * token refresh. Only a request that passed every check counts as activity for the idle timeout.
+ * Resolves to the session, its tokens fresh and its idle timeout slid; undefined for anonymous requests.
+ */
+export async function authorize(route: RouteConfig, request: RouteRequest, deps: Deps, csrf: CsrfOptions): Promise<SessionRecord | undefined> {
   const session = route.token === 'none' ? undefined : await deps.sessions.fromCookie(request.headers.cookie)
   if (route.token === 'user' && session === undefined) throw new CloakroomError('unauthenticated', 'No valid session')
   if (request.kind === 'http') {
@@ -45,8 +58,8 @@ export async function authorizeRoute(request: RouteRequest, deps: Deps, csrf: Cs
     // session needs a same-origin Origin even where the route turned the CSRF header off.
     checkOrigin(request.headers, csrf, true)
   }
-  if (session === undefined) return { route, session }
-  return { route, session: await deps.sessions.touch(await deps.refresher.fresh(session)) }
+  if (session === undefined) return undefined
+  return deps.sessions.touch(await deps.refresher.fresh(session))
 }
 
 /**

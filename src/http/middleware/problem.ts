@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Middleware } from 'koa'
+import type { Logger } from 'pino'
 import { CloakroomError, type ErrorCode } from '../../errors.ts'
 import type { AppState } from '../app-state.ts'
 
@@ -83,10 +84,7 @@ export function problemMiddleware(): Middleware<AppState> {
       await next()
     } catch (error) {
       const problem = problemFor(error)
-      if (problem.status === 500) ctx.state.log.error({ err: error }, 'unhandled error')
-      else if (error instanceof CloakroomError && error.cause !== undefined) {
-        ctx.state.log.warn({ code: error.code, cause: describeCause(error.cause) }, error.message)
-      }
+      logProblem(ctx.state.log, error, problem)
       ctx.status = problem.status
       ctx.set(problem.headers)
       if (ctx.state.page === true) {
@@ -96,6 +94,14 @@ export function problemMiddleware(): Middleware<AppState> {
         ctx.body = problem.body
       }
     }
+  }
+}
+
+/** Logs what an operator needs of an error answered with `problem`: a bug in full, a failure's cause. */
+export function logProblem(log: Pick<Logger, 'error' | 'warn'>, error: unknown, problem: Problem): void {
+  if (problem.status === 500) log.error({ err: error }, 'unhandled error')
+  else if (error instanceof CloakroomError && error.cause !== undefined) {
+    log.warn({ code: error.code, cause: describeCause(error.cause) }, error.message)
   }
 }
 
