@@ -12,7 +12,7 @@ function clientCountingClears(): { client: ConnectableRedisClient; clears: () =>
 
 test('a Redis that answers its PINGs keeps the cache', async () => {
   const { client, clears } = clientCountingClears()
-  const guard = guardClientCache(client, async () => 'PONG', 20)
+  const guard = guardClientCache(client, async () => 'PONG', { intervalMs: 20 })
   await sleep(120)
   guard.stop()
   assert.equal(clears(), 0)
@@ -20,16 +20,19 @@ test('a Redis that answers its PINGs keeps the cache', async () => {
 
 test('a Redis gone silent (a PING unanswered for an interval) clears the cache: its invalidations may be lost', async () => {
   const { client, clears } = clientCountingClears()
-  const guard = guardClientCache(client, () => new Promise(() => {}), 20)
+  const guard = guardClientCache(client, () => new Promise(() => {}), { intervalMs: 20 })
   await sleep(120)
   guard.stop()
   assert.ok(clears() >= 1, `cleared ${clears()} times`)
 })
 
-test('a PING that fails (the connection is down) clears the cache; once PINGs pass again, it is kept', async () => {
+test('a PING that fails (the connection is down) clears the cache and reports it; once PINGs pass again, the cache is kept and that is reported', async () => {
   const { client, clears } = clientCountingClears()
   let up = false
-  const guard = guardClientCache(client, async () => { if (!up) throw new Error('The client is closed') }, 20)
+  const reports: string[] = []
+  const guard = guardClientCache(client, async () => { if (!up) throw new Error('The client is closed') }, {
+    intervalMs: 20, onDown: (error) => reports.push(`down: ${(error as Error).message}`), onUp: () => reports.push('up'),
+  })
   await sleep(70)
   const whileDown = clears()
   up = true
@@ -39,4 +42,6 @@ test('a PING that fails (the connection is down) clears the cache; once PINGs pa
   guard.stop()
   assert.ok(whileDown >= 1)
   assert.equal(clears(), settled)
+  assert.equal(reports[0], 'down: The client is closed')
+  assert.equal(reports.at(-1), 'up')
 })

@@ -55,7 +55,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
   } else {
     const connection = connectInBackground(client, config.type, log)
     stopConnecting = connection.stop
-    stopGuard = guardClientCache(client, pingEveryNode(client, config.type)).stop
+    stopGuard = guardClientCache(client, pingEveryNode(client, config.type), { onDown: connection.down, onUp: connection.up }).stop
     if (!(await connection.waitUntilReady(connectTimeoutMs))) {
       log.warn({ store: config.type }, 'session store not reachable at startup; starting anyway and reconnecting in the background')
     }

@@ -14,6 +14,10 @@ export interface BackgroundConnection {
   waitUntilReady(waitMs: number): Promise<boolean>
   /** Stops retrying; call before closing the client. */
   stop(): void
+  /** Reports the store lost (logged once until it is back), for failures the client's events do not tell. */
+  down(error: unknown): void
+  /** Reports the store answering again. */
+  up(): void
 }
 
 /**
@@ -21,7 +25,7 @@ export interface BackgroundConnection {
  * between, so a long outage does not flood the log. The 'error' listener is also what keeps
  * node-redis's errors from crashing the process (an EventEmitter 'error' without listener throws).
  */
-function watchConnection(client: ConnectableRedisClient, store: string, log: StoreLog): { down(err: unknown): void } {
+function watchConnection(client: ConnectableRedisClient, store: string, log: StoreLog): { down(err: unknown): void; up(): void } {
   let healthy = true
   const down = (err: unknown): void => {
     if (!healthy) return
@@ -37,7 +41,7 @@ function watchConnection(client: ConnectableRedisClient, store: string, log: Sto
   // Single clients and sentinels say 'ready'; a cluster says 'connect' once it knows its topology.
   client.on('ready', up)
   client.on('connect', up)
-  return { down }
+  return { down, up }
 }
 
 /**
@@ -69,6 +73,8 @@ export function connectInBackground(client: ConnectableRedisClient, store: strin
     stop() {
       stopped = true
     },
+    down: watcher.down,
+    up: watcher.up,
   }
 }
 
