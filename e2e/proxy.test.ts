@@ -168,13 +168,26 @@ describe('forwarding', () => {
     assert.equal(encodedSlash.status, 400)
   })
 
-  test('metrics.listen serves Prometheus counters on its own port, not on the public one', async () => {
+  test('metrics.listen serves Prometheus metrics on its own port, not on the public one', async () => {
+    const apiCalls = async () => Number(/^cloakroom_http_request_duration_seconds_count\{route="\/api",method="GET",status="200"\} (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text())?.[1] ?? 0)
+    const before = await apiCalls()
+    for (let i = 0; i < 3; i++) {
+      const response = await client.request(`${stack.cloakroom.url}/api/counted`, { headers: CSRF })
+      await response.arrayBuffer()
+      assert.equal(response.status, 200)
+    }
+    assert.equal(await apiCalls(), before + 3, 'each proxied call is one observation of its route')
     const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
     assert.equal(response.status, 200)
     const text = await response.text()
     assert.match(text, /^cloakroom_logins_total\{result="ok"\} 1$/m)
-    assert.match(text, /^cloakroom_http_responses_total\{status="2xx"\} \d+$/m)
+    assert.match(text, /^cloakroom_sessions_started_total 1$/m)
+    assert.match(text, /^cloakroom_http_request_duration_seconds_count\{route="\/auth\/login",method="GET",status="302"\} 1$/m)
+    assert.match(text, /^cloakroom_upstream_duration_seconds_count\{route="\/api",outcome="2xx"\} \d+$/m)
+    assert.match(text, /^cloakroom_upstream_duration_seconds_count\{route="\/down",outcome="error"\} \d+$/m)
     assert.match(text, /^# TYPE cloakroom_token_refreshes_total counter$/m)
+    assert.match(text, /^nodejs_eventloop_lag_seconds \d/m)
+    assert.doesNotMatch(text, /route="\/api\/counted"/, 'label values are configured routes, never request paths')
     assert.equal((await fetch(`${stack.cloakroom.url}/metrics`)).headers.get('content-type'), 'text/html; charset=utf-8', 'the public port has the SPA there')
   })
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { AddressInfo } from 'node:net'
-import Koa from 'koa'
+import Koa, { type Middleware } from 'koa'
 import { Router } from '@koa/router'
 import type { Logger } from 'pino'
 import type { CustomFetch } from 'openid-client'
@@ -24,7 +24,10 @@ import { backchannelLogoutHandler } from './http/backchannel.ts'
 import { routesHandler } from './http/routes.ts'
 import { createProxiedRoutes } from './http/proxied-routes.ts'
 import { upgradeHandler } from './http/upgrade.ts'
-import { createMetrics, serveMetrics } from './http/metrics.ts'
+import { createMetrics, serveMetrics } from './observability/metrics.ts'
+import { instrumentStore } from './observability/instrumented-store.ts'
+import { instrumentOidc } from './observability/instrumented-oidc.ts'
+import { inSpan } from './observability/tracing.ts'
 import { createConcurrencyLimit } from './http/middleware/concurrency-limit.ts'
 import { createSessionSockets } from './http/session-sockets.ts'
 import { createClientErrorHandler, createConnectHandler } from './http/client-error.ts'
@@ -64,18 +67,18 @@ export interface RunningServer {
 
 /** Builds Deps, lists the middleware order once, and listens. */
 export async function startServer({ config, log, now = Date.now, fetch, httpTimeouts = {} }: ServerOptions): Promise<RunningServer> {
-  const baseStore = await createStore(config.store, { secrets: config.session.secrets, log, now })
+  const metrics = createMetrics()
+  const baseStore = instrumentStore(await createStore(config.store, { secrets: config.session.secrets, log, now }), metrics)
   const sessionSockets = createSessionSockets({ store: baseStore, now })
   // Every way a session ends here (logout, back-channel logout, a dead grant, a timeout noticed)
   // deletes it: its WebSockets go at the same moment.
   const store: SessionStore = { ...baseStore, deleteSession: async (id) => { await baseStore.deleteSession(id); sessionSockets.ended(id) } }
-  const oidc = await createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) })
+  const oidc = instrumentOidc(await createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) }), metrics)
   const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'), now)
-  const sessions = createSessions({ store, cookies, timeouts: config.session, now })
-  const metrics = createMetrics()
+  const sessions = createSessions({ store, cookies, timeouts: config.session, now, onExpired: (reason) => metrics.sessionEnded(reason) })
   const refresher = createTokenRefresher({
     store,
-    refresh: (grant) => oidc.refresh(grant),
+    refresh: (grant) => inSpan('cloakroom.refresh', {}, () => oidc.refresh(grant)),
     prepare: () => oidc.discover(),
     refreshBefore: config.tokens.refreshBefore,
     // The issuer timeout plus the store calls under the lock (a read and a write, 3 s each at most)
@@ -83,7 +86,8 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
     lockTtlMs: (config.timeouts.idp + 7) * 1000,
     now,
     onRefresh: (outcome, sessionId) => {
-      metrics.inc('cloakroom_token_refreshes_total', outcome)
+      metrics.refresh(outcome)
+      if (outcome === 'invalid_grant') metrics.sessionEnded('refresh_refused')
       log[outcome === 'ok' ? 'debug' : 'info']({ event: 'refresh', outcome, sid: publicSessionId(sessionId) }, REFRESH_OUTCOME[outcome])
     },
     onUnsaved: (outcome) => log[outcome === 'stored' ? 'info' : 'error']({ event: 'refresh_unsaved', outcome }, outcome === 'stored'
@@ -93,7 +97,10 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   const inFlight = createConcurrencyLimit(MAX_IN_FLIGHT_PER_CLIENT)
   const deps: Deps = { config, now, log, store, oidc, cookies, sessions, refresher, metrics, inFlight, sessionSockets }
   const csrf = { headerName: config.csrf.headerName.toLowerCase(), origin: new URL(config.publicUrl).origin }
-  const forwarder = createForwarder({ config, isOwnCookie: cookies.isOwnCookie, writeError: writeProblem })
+  const forwarder = createForwarder({
+    config, isOwnCookie: cookies.isOwnCookie, writeError: writeProblem,
+    onUpstream: (route, outcome, seconds) => metrics.observeUpstream(route.path, outcome, seconds),
+  })
 
   oidc.discover().catch((error: unknown) => log.warn({ code: (error as CloakroomError).code, cause: describeCause((error as CloakroomError).cause) }, 'issuer discovery failed; will retry on demand'))
   if (config.publicUrl.startsWith('https:') && !config.session.cookieName.startsWith('__Host-')) {
@@ -107,8 +114,8 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   const router = new Router<AppState>()
   router.get('/healthz', healthHandler())
   router.get('/readyz', readyHandler(deps))
-  router.get('/auth/login', loginHandler(deps))
-  router.get(config.oidc.callbackPath, callbackHandler(deps))
+  router.get('/auth/login', traced('cloakroom.login', loginHandler(deps)))
+  router.get(config.oidc.callbackPath, traced('cloakroom.callback', callbackHandler(deps)))
   router.get('/auth/user', userHandler(deps, csrf))
   router.post('/auth/logout', logoutPostHandler(deps, csrf))
   router.get('/auth/logout', logoutGetHandler(deps))
@@ -171,6 +178,11 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
       await store.close()
     },
   }
+}
+
+/** A handler run in a span of its own (OpenTelemetry; nothing recorded until an SDK is registered). */
+function traced(name: string, handler: Middleware<AppState>): Middleware<AppState> {
+  return (ctx, next) => inSpan(name, {}, () => handler(ctx, next))
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -7,4 +7,6 @@ export interface AppState {
   /** Set for browser navigations (login, callback): errors render as an HTML page, not problem+json. */
   page?: boolean
   session?: SessionRecord
+  /** The configured route that served the request (its path), for metrics. */
+  route?: string
 }

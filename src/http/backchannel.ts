@@ -32,7 +32,10 @@ export function backchannelLogoutHandler(deps: Deps): Middleware<AppState> {
     const used = `logout-jti:${jti}`
     if (await deps.store.hasMarker(used)) throw new CloakroomError('bad_request', 'Invalid logout token: it was already used')
     const ids = await sessionsNamed(deps, claims)
-    await Promise.all(ids.map((id) => deps.sessions.end(id)))
+    await Promise.all(ids.map(async (id) => {
+      await deps.sessions.end(id)
+      deps.metrics.sessionEnded('backchannel_logout')
+    }))
     await deps.store.putMarker(used, claims.validFor * 1000)
     ctx.state.log.info({ event: 'backchannel_logout', sessions: ids.length }, 'sessions ended by the issuer')
     ctx.status = 200

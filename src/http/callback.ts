@@ -17,9 +17,9 @@ export function callbackHandler(deps: Deps): Middleware<AppState> {
     ctx.set('cache-control', 'no-store')
     try {
       await finishLogin(ctx)
-      deps.metrics.inc('cloakroom_logins_total', 'ok')
+      deps.metrics.login('ok')
     } catch (error) {
-      deps.metrics.inc('cloakroom_logins_total', 'refused')
+      deps.metrics.login('refused')
       throw error
     }
   }
@@ -52,6 +52,7 @@ export function callbackHandler(deps: Deps): Middleware<AppState> {
     const previous = await deps.cookies.readSessionId(cookieHeader)
     if (previous !== undefined) await deps.sessions.end(previous)
     const session = await deps.sessions.start({ sub: claims.sub, claims, tokens })
+    deps.metrics.sessionStarted()
     ctx.append('set-cookie', await deps.cookies.sessionCookie(session.id))
     ctx.state.log.info({ event: 'login' }, 'session started')
     ctx.redirect(pending.returnTo)

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.ts'
 import type { OidcClient } from '../oidc/index.ts'
 import type { SessionCookies, Sessions, TokenRefresher } from '../session/index.ts'
 import type { SessionStore } from '../store/index.ts'
-import type { Metrics } from './metrics.ts'
+import type { Metrics } from '../observability/metrics.ts'
 import type { ConcurrencyLimit } from './middleware/concurrency-limit.ts'
 import type { SessionSockets } from './session-sockets.ts'
 

@@ -23,6 +23,7 @@ async function endSession(ctx: Context & { state: AppState }, deps: Deps, sessio
   ctx.set('cache-control', 'no-store')
   if (session !== undefined) {
     await deps.sessions.end(session.id)
+    deps.metrics.sessionEnded('logout')
     const { refreshToken, accessToken } = session.tokens
     try {
       const revoked = await deps.oidc.revoke(refreshToken ?? accessToken, refreshToken === undefined ? 'access_token' : 'refresh_token')

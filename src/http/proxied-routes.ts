@@ -8,6 +8,7 @@ import type { Deps } from './deps.ts'
 import type { CsrfOptions } from './middleware/csrf.ts'
 import { logProblem, problemFor, writeProblem } from './middleware/problem.ts'
 import { addressKey } from './middleware/rate-limit.ts'
+import { inSpan } from '../observability/tracing.ts'
 
 /**
  * The hot path: requests for a route with a target, served on bare node:http. Every API call an SPA
@@ -57,7 +58,7 @@ export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: Csrf
         ? `address:${addressKey(clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', config.trustProxy))}`
         : `session:${session.id}`)
       try {
-        await forwarder.web(req, res, {
+        await inSpan('cloakroom.proxy', { 'cloakroom.route': route.path }, () => forwarder.web(req, res, {
           route,
           accessToken: session?.tokens.accessToken,
           ...(session === undefined ? {} : {
@@ -66,7 +67,7 @@ export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: Csrf
               throw error
             }),
           }),
-        })
+        }))
       } finally {
         release()
       }
@@ -76,7 +77,7 @@ export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: Csrf
       writeProblem(res, error)
     } finally {
       const status = res.statusCode
-      deps.metrics.inc('cloakroom_http_responses_total', `${String(status).charAt(0)}xx`)
+      deps.metrics.observeRequest(route.path, req.method ?? 'GET', status, (performance.now() - started) / 1000)
       // An access log line per proxied call at info would cost more than the rest of the call: the
       // calls that went well are logged at debug, the others at info, like every /auth request.
       log[status < 400 ? 'debug' : 'info']({ reqId, method: req.method, path, status, ms: Math.round(performance.now() - started) }, 'request')

@@ -18,6 +18,7 @@ export function routesHandler(deps: Deps, csrf: CsrfOptions): Middleware<AppStat
       throw error
     })
     if (route.static === undefined) throw new Error(`a proxied route reached Koa: ${route.path}`)
+    ctx.state.route = route.path
     const path = requestPath(ctx.req.url ?? '/')
     await staticFiles(ctx, route.static, route.path === '/' ? path : path.slice(route.path.length) || '/')
   }

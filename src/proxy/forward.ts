@@ -7,6 +7,7 @@ import { CloakroomError } from '../errors.ts'
 import { removeCookies } from '../session/index.ts'
 import { dropHopByHop, isInvalidTokenChallenge, responseHeaders, setForwarding } from './forward-headers.ts'
 import { upstreamPath } from './match-route.ts'
+import { upstreamOutcome, type UpstreamOutcome } from '../observability/metrics.ts'
 
 /** What a forwarded request carries besides the browser's own request. */
 export interface ForwardOptions {
@@ -46,6 +47,8 @@ export interface ForwarderDeps {
   readonly writeError: (res: ServerResponse, error: unknown) => void
   /** Connections per target at most (default 1024); a request waiting for one counts against the connect timeout. */
   readonly maxSocketsPerTarget?: number
+  /** Told of every attempt at a target: its answer's status class, or none (timeout, error), and how long it took. */
+  readonly onUpstream?: (route: RouteConfig, outcome: UpstreamOutcome, seconds: number) => void
 }
 
 /** One forwarded exchange: what the 'proxyReq' and 'proxyRes' listeners need to know about it. */
@@ -58,7 +61,7 @@ interface Exchange {
   abandoned: boolean
 }
 
-export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPerTarget = 1024 }: ForwarderDeps): Forwarder {
+export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPerTarget = 1024, onUpstream }: ForwarderDeps): Forwarder {
   const agentOptions = { keepAlive: true, maxSockets: maxSocketsPerTarget, maxFreeSockets: 64, scheduling: 'lifo' as const }
   const agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) }
   const connectMs = config.timeouts.upstreamConnect * 1000
@@ -117,11 +120,14 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
   /** One attempt at the target; `retried` when the target refused the first token and this is the second. */
   function attempt(req: IncomingMessage, res: ServerResponse, target: string, options: ForwardOptions, retried: boolean): void {
     let deadline: NodeJS.Timeout | undefined
+    const started = performance.now()
+    const took = (outcome: UpstreamOutcome) => onUpstream?.(options.route, outcome, (performance.now() - started) / 1000)
     const exchange: Exchange = {
       abandoned: false,
       connected: () => clearTimeout(deadline),
       answered: (proxyRes) => {
         clearTimeout(deadline)
+        took(upstreamOutcome(proxyRes.statusCode ?? 502))
         answer(req, res, proxyRes, target, options, retried)
       },
     }
@@ -129,13 +135,17 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     // Armed before a socket is assigned: waiting for one of the target's connections counts too.
     deadline = setTimeout(() => {
       exchange.abandoned = true
+      took('timeout')
       writeError(res, upstreamError(timeoutError('ECONNECT_TIMEOUT', 'no connection to the target in time')))
     }, connectMs)
     res.once('close', () => clearTimeout(deadline))
     const body = retried ? Readable.from([]) : undefined
     proxy.web(req, res, { target, agent: agentFor(target), selfHandleResponse: true, ...(body === undefined ? {} : { buffer: body }) }, (error) => {
       clearTimeout(deadline)
-      if (!exchange.abandoned) writeError(res, upstreamError(error))
+      if (exchange.abandoned) return
+      const failure = upstreamError(error)
+      took(failure.status === 504 ? 'timeout' : 'error')
+      writeError(res, failure)
     })
   }
 

@@ -24,6 +24,11 @@ export function isExpired(session: SessionRecord, now: number): boolean {
   return now >= sessionDeadline(session)
 }
 
+/** Which timeout ended a session that isExpired at `now`: the absolute cap when both passed. */
+export function expiryReason(session: SessionRecord, now: number): 'idle_timeout' | 'absolute_timeout' {
+  return now >= session.absoluteExpiresAt ? 'absolute_timeout' : 'idle_timeout'
+}
+
 /** The idle deadline that activity at `now` earns: slides forward, never past the absolute cap. */
 export function nextIdleExpiry(session: SessionRecord, timeouts: SessionTimeouts, now: number): number {
   return Math.min(now + timeouts.idleTimeout, session.absoluteExpiresAt)

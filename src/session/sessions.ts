@@ -1,7 +1,7 @@
 import { randomBytes, createHash } from 'node:crypto'
 import type { SessionRecord, SessionStore, TokenSet } from '../store/index.ts'
 import type { SessionCookies } from './session-cookies.ts'
-import { isExpired, newSessionRecord, shouldTouch, touched, type SessionTimeouts } from './rules.ts'
+import { expiryReason, isExpired, newSessionRecord, shouldTouch, touched, type SessionTimeouts } from './rules.ts'
 
 /** Reads, starts and ends sessions: the rules of rules.ts over a store and the session cookie. */
 export interface Sessions {
@@ -19,6 +19,8 @@ export interface SessionsDeps {
   readonly timeouts: SessionTimeouts
   /** Epoch milliseconds. */
   readonly now: () => number
+  /** Told of each session found past a timeout (and deleted): idle or absolute. */
+  readonly onExpired?: (reason: 'idle_timeout' | 'absolute_timeout') => void
 }
 
 /**
@@ -29,7 +31,7 @@ export function publicSessionId(sessionId: string): string {
   return createHash('sha256').update(`cloakroom public sid\0${sessionId}`).digest('base64url').slice(0, 32)
 }
 
-export function createSessions({ store, cookies, timeouts, now }: SessionsDeps): Sessions {
+export function createSessions({ store, cookies, timeouts, now, onExpired }: SessionsDeps): Sessions {
   const nowSeconds = () => Math.floor(now() / 1000)
   return {
     async fromCookie(cookieHeader) {
@@ -40,6 +42,7 @@ export function createSessions({ store, cookies, timeouts, now }: SessionsDeps):
       const at = nowSeconds()
       if (isExpired(session, at)) {
         await store.deleteSession(id)
+        onExpired?.(expiryReason(session, at))
         return undefined
       }
       return session
