@@ -12,8 +12,11 @@ const CLIENT_FORWARDING = ['forwarded', 'x-real-ip']
  * headers we set. A WebSocket handshake keeps its `Connection: upgrade` and `Upgrade`.
  */
 export function dropHopByHop(headers: IncomingHttpHeaders, websocket = false): void {
-  const named = String(headers['connection'] ?? '').split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '')
-  for (const name of [...named, ...HOP_BY_HOP]) delete headers[name]
+  const connection = headers['connection']
+  if (connection !== undefined) {
+    for (const name of String(connection).split(',')) delete headers[name.trim().toLowerCase()]
+  }
+  for (const name of HOP_BY_HOP) delete headers[name]
   if (websocket) {
     headers['connection'] = 'upgrade'
     headers['upgrade'] = 'websocket'
