@@ -233,9 +233,11 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
 
     getSession: (id) => bounded(async () => {
       const key = sessionKey(id)
-      // The read may be answered from the client-side cache. Let every reply and invalidation that has
-      // already arrived be handled first, so a change another instance finished is never read stale.
-      await new Promise((resolve) => setImmediate(resolve))
+      // The read may be answered from the client-side cache, and needs no turn of the event loop first
+      // for it to be current: Redis sends the invalidation of a changed key (on this connection) before
+      // it answers the command that changed it, and that answer must still reach the browser and its next
+      // request reach this instance; Node reads sockets in the order they became readable, so the
+      // invalidation is handled before that request is.
       const sealed = await client.hGet(key, 'data')
       if (sealed === null) opened.delete(key)
       const session = sealed === null ? undefined : openSession(key, sealed)
