@@ -44,7 +44,7 @@ export function setForwarding(headers: IncomingHttpHeaders, context: ForwardingC
   const vouched = trusted ? lastEntries(headers['x-forwarded-for'], context.trustedHops) : []
   const proto = trusted ? firstEntry(headers['x-forwarded-proto']) : undefined
   const host = trusted ? firstEntry(headers['x-forwarded-host']) : undefined
-  for (const name of Object.keys(headers)) {
+  for (const name in headers) {
     if (name.startsWith('x-forwarded-') || CLIENT_FORWARDING.includes(name)) delete headers[name]
   }
   headers['x-forwarded-for'] = [...vouched, context.remoteAddress].join(', ')

@@ -51,6 +51,13 @@ export interface ForwarderDeps {
   readonly onUpstream?: (route: RouteConfig, outcome: UpstreamOutcome, seconds: number) => void
 }
 
+/**
+ * Where a request keeps its current exchange (a property, not a WeakMap: a WeakMap entry per request
+ * makes every garbage collection walk them as ephemerons).
+ */
+const EXCHANGE = Symbol('cloakroom.exchange')
+type Exchanging = IncomingMessage & { [EXCHANGE]?: Exchange }
+
 /** One forwarded exchange: what the 'proxyReq' and 'proxyRes' listeners need to know about it. */
 interface Exchange {
   /** Clears the deadline on getting a connected socket. */
@@ -66,13 +73,12 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
   const agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) }
   const connectMs = config.timeouts.upstreamConnect * 1000
   const publicUrl = new URL(config.publicUrl)
-  const exchanges = new WeakMap<IncomingMessage, Exchange>()
   // HTTP requests get one deadline of ours for waiting and connecting (attempt()); WebSockets http-proxy-3's connect timeout.
   const proxy = new ProxyServer({ changeOrigin: true, xfwd: false, ws: true })
   // Without a listener an upstream error that escapes a callback would crash the process.
   proxy.on('error', () => {})
   proxy.on('proxyReq', (proxyReq, req) => {
-    const exchange = exchanges.get(req)
+    const exchange = (req as Exchanging)[EXCHANGE]
     if (exchange?.abandoned === true) {
       proxyReq.destroy()
       return
@@ -82,7 +88,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     if (socket === null || !socket.connecting) exchange?.connected()
     else socket.once('connect', () => exchange?.connected())
   })
-  proxy.on('proxyRes', (proxyRes, req) => exchanges.get(req)?.answered(proxyRes))
+  proxy.on('proxyRes', (proxyRes, req) => (req as Exchanging)[EXCHANGE]?.answered(proxyRes))
   // Registered before http-proxy-3 writes the 101 to the browser: a handshake cannot set our cookies either.
   proxy.on('proxyReqWs', (proxyReq) => proxyReq.once('upgrade', (proxyRes: IncomingMessage) => {
     const cookies = responseHeaders({ 'set-cookie': proxyRes.headers['set-cookie'] ?? [] }, isOwnCookie)['set-cookie']
@@ -135,7 +141,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
         answer(req, res, proxyRes, target, options, retried)
       },
     }
-    exchanges.set(req, exchange)
+    ;(req as Exchanging)[EXCHANGE] = exchange
     // Armed before a socket is assigned: waiting for one of the target's connections counts too.
     deadline = setTimeout(() => {
       exchange.abandoned = true

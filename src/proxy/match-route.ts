@@ -39,6 +39,8 @@ export function upstreamPath(route: RouteConfig, pathAndQuery: string): string {
  * paths are refused. An undecodable path counts as one.
  */
 export function hasDotSegments(path: string): boolean {
+  // Only a "." or a percent-escape can spell a dot segment: most API paths have neither.
+  if (!path.includes('.') && !path.includes('%')) return false
   let decoded: string
   try {
     decoded = decodeURIComponent(path)
