@@ -43,7 +43,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
     return createMemoryStore({ now, ...(deps.maxPendingLogins === undefined ? {} : { maxPendingLogins: deps.maxPendingLogins }) })
   }
 
-  const client = createRedisClient(config, { connectMs: connectTimeoutMs, commandMs: commandTimeoutMs })
+  const { client, changes } = createRedisClient(config, { connectMs: connectTimeoutMs, commandMs: commandTimeoutMs })
   let stopConnecting = () => {}
   let stopGuard = () => {}
   if (deps.oneShot === true) {
@@ -69,6 +69,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
     // node-redis's own command timeout stops once a command is written (redis/node-redis#3008),
     // so only this deadline bounds waiting for a reply from a Redis that stopped answering.
     timeoutMs: commandTimeoutMs,
+    changes,
     ...(deps.maxPendingLogins === undefined ? {} : { maxPendingLogins: deps.maxPendingLogins }),
   })
   return {

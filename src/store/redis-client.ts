@@ -1,6 +1,6 @@
-import { createClient, createCluster, createSentinel } from 'redis'
+import { BasicClientSideCache, BasicPooledClientSideCache, createClient, createCluster, createSentinel } from 'redis'
 import type { StoreConfig } from '../config/types.ts'
-import { HOT_SESSIONS, type RedisCommandClient } from './redis.ts'
+import { HOT_SESSIONS, type KeyChanges, type RedisCommandClient } from './redis.ts'
 
 type RedisStoreConfig = Exclude<StoreConfig, { readonly type: 'memory' }>
 
@@ -13,7 +13,30 @@ export interface ConnectableRedisClient extends RedisCommandClient {
 }
 
 // Read replies kept per instance (see HOT_SESSIONS), true while the connection that tracks them lives.
-const clientSideCache = { ttl: 0, maxEntries: HOT_SESSIONS, evictPolicy: 'LRU' as const }
+const CACHE_OPTIONS = { ttl: 0, maxEntries: HOT_SESSIONS, evictPolicy: 'LRU' as const }
+
+type Listener = (key: string | undefined) => void
+
+/**
+ * node-redis' client-side cache, telling listeners whenever it drops a key (Redis said it changed) or
+ * everything (a connection failed or closed, Redis said "all", the heartbeat cleared it): the store
+ * keeps opened records exactly as long as node-redis keeps the replies they came from.
+ */
+function notifying<C extends typeof BasicClientSideCache | typeof BasicPooledClientSideCache>(Base: C): { cache: InstanceType<C>; changes: KeyChanges } {
+  const listeners: Listener[] = []
+  const tell = (key: string | undefined) => { for (const listener of listeners) listener(key) }
+  const Notifying = class extends (Base as typeof BasicClientSideCache) {
+    override invalidate(key: Parameters<BasicClientSideCache['invalidate']>[0]): void {
+      super.invalidate(key)
+      tell(key === null ? undefined : key.toString())
+    }
+    override clear(resetStats?: boolean): void {
+      super.clear(resetStats)
+      tell(undefined)
+    }
+  }
+  return { cache: new Notifying(CACHE_OPTIONS) as InstanceType<C>, changes: { onChange: (listener) => { listeners.push(listener) } } }
+}
 
 export interface RedisClientTimeouts {
   /** How long one TCP (+TLS) connect may take before it counts as failed and is retried. */
@@ -45,13 +68,21 @@ function fromUrl(url: string, defaultPort: number): { username?: string; passwor
  * disconnected (`disableOfflineQueue`) instead of queueing until Redis returns; the socket keeps
  * reconnecting in the background meanwhile. (The store bounds the wait for replies itself.)
  */
-export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClientTimeouts): ConnectableRedisClient {
+export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClientTimeouts): { client: ConnectableRedisClient; changes: KeyChanges } {
   const socket = { connectTimeout: timeouts.connectMs, reconnectStrategy }
   const commandOptions = { timeout: timeouts.commandMs }
+  if (config.type === 'redis') {
+    const { cache, changes } = notifying(BasicClientSideCache)
+    // rediss:// in the URL turns TLS on; credentials and db come from the URL too.
+    return { client: createClient({ url: config.url, socket, disableOfflineQueue: true, commandOptions, RESP: 3, clientSideCache: cache }), changes }
+  }
+  const { cache: clientSideCache, changes } = notifying(BasicPooledClientSideCache)
+  return { client: createPooledClient(config, socket, commandOptions, clientSideCache), changes }
+}
+
+function createPooledClient(config: Exclude<RedisStoreConfig, { readonly type: 'redis' }>, socket: { connectTimeout: number; reconnectStrategy: typeof reconnectStrategy },
+  commandOptions: { timeout: number }, clientSideCache: BasicPooledClientSideCache): ConnectableRedisClient {
   switch (config.type) {
-    case 'redis':
-      // rediss:// in the URL turns TLS on; credentials and db come from the URL too.
-      return createClient({ url: config.url, socket, disableOfflineQueue: true, commandOptions, RESP: 3, clientSideCache })
     case 'redis-cluster': {
       const seed = fromUrl(config.nodes[0] ?? 'redis://localhost', 6379)
       // Connections to discovered nodes take only `defaults`, so credentials and TLS go there.

@@ -14,6 +14,11 @@ import { FAILED_PREFIX, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } fr
  */
 export const HOT_SESSIONS = 50_000
 
+/** Tells of keys whose cached replies node-redis dropped: a key, or undefined for all of them. */
+export interface KeyChanges {
+  onChange(listener: (key: string | undefined) => void): void
+}
+
 interface ScriptArgs { keys: string[]; arguments: string[] }
 
 /**
@@ -47,6 +52,12 @@ export interface RedisStoreDeps {
   readonly timeoutMs?: number
   /** Logins started per 10-minute window at most (default 100,000): a bound on pending logins held. */
   readonly maxPendingLogins?: number
+  /**
+   * The client-side cache's invalidations (RESP3 CLIENT TRACKING). Given, the store keeps the sessions
+   * it read, opened, until Redis says they changed: a hot session then costs no Redis call, no
+   * decryption and no parse. Without it every read goes to Redis.
+   */
+  readonly changes?: KeyChanges
 }
 
 interface Script { readonly source: string; readonly sha: string }
@@ -147,13 +158,62 @@ function expiresAtMillis(session: SessionRecord): number {
   return Math.floor(sessionDeadline(session) * 1000)
 }
 
+interface HotSessions {
+  /** The record of a session read before and unchanged since, as far as Redis has said. */
+  get(key: string): SessionRecord | undefined
+  /** Starts a read of `key` from Redis: its result may be kept only if Redis said nothing of the key meanwhile. */
+  reading(key: string): { keep(session: SessionRecord): void; done(): void }
+  forget(key: string): void
+}
+
+/**
+ * The sessions this instance read, opened, kept while node-redis' client-side cache keeps their
+ * replies: Redis tells every connection that read a key when it changes (RESP3 CLIENT TRACKING), before
+ * it answers anything later, and node-redis drops everything when a connection fails. A read that was
+ * in flight when its key changed (or everything was dropped) is not kept. At most HOT_SESSIONS.
+ */
+function hotSessions(changes: KeyChanges | undefined): HotSessions {
+  const kept = new Map<string, SessionRecord>()
+  // Reads in flight per key, and whether the key changed since they began.
+  const reads = new Map<string, { readers: number; changed: boolean }>()
+  changes?.onChange((key) => {
+    if (key === undefined) {
+      kept.clear()
+      for (const read of reads.values()) read.changed = true
+      return
+    }
+    kept.delete(key)
+    const read = reads.get(key)
+    if (read !== undefined) read.changed = true
+  })
+  return {
+    get: (key) => kept.get(key),
+    reading(key) {
+      const read = reads.get(key) ?? { readers: 0, changed: false }
+      reads.set(key, read)
+      read.readers++
+      return {
+        keep(session) {
+          if (changes === undefined || read.changed) return
+          if (kept.size >= HOT_SESSIONS) kept.delete(kept.keys().next().value ?? '')
+          kept.set(key, session)
+        },
+        done() {
+          if (--read.readers === 0) reads.delete(key)
+        },
+      }
+    },
+    forget: (key) => { kept.delete(key) },
+  }
+}
+
 /**
  * A SessionStore on Redis. A session is a hash `{ version, data }`: `version` in clear for the
  * compare-and-set, `data` the whole record sealed by `cipher` with the key as AAD, so reading Redis
  * yields no token, claim or PKCE verifier, and a blob copied under another key does not open.
  * Every key carries a TTL, so Redis drops dead sessions and abandoned logins by itself.
  */
-export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2000, maxPendingLogins = MAX_PENDING_LOGINS }: RedisStoreDeps): SessionStore {
+export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2000, maxPendingLogins = MAX_PENDING_LOGINS, changes }: RedisStoreDeps): SessionStore {
   const bounded = <T>(operation: () => Promise<T>): Promise<T> => guarded(timeoutMs, operation)
   // The braces are a Redis Cluster hash tag, shared with refreshLockName(id): one slot for both.
   const sessionKey = (id: string): string => `${keyPrefix}session:{${id}}`
@@ -174,20 +234,7 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
     }
   }
 
-  // The last record opened per session, by the sealed text it came from: a hot session, served from
-  // the client-side cache, is decrypted and parsed once per change instead of once per request.
-  const opened = new Map<string, { readonly sealed: string; readonly session: SessionRecord | undefined }>()
-  function openSession(key: string, sealed: string): SessionRecord | undefined {
-    const last = opened.get(key)
-    if (last?.sealed === sealed) return last.session
-    const json = cipher.open(sealed, key)
-    // Frozen: every reader of this session shares the object.
-    const session = json === undefined ? undefined : deepFreeze(parseSessionRecord(json))
-    opened.delete(key)
-    if (opened.size >= HOT_SESSIONS) opened.delete(opened.keys().next().value ?? '')
-    opened.set(key, { sealed, session })
-    return session
-  }
+  const hot = hotSessions(changes)
 
   function seal(session: SessionRecord, key: string): string[] {
     return [String(session.version), cipher.seal(JSON.stringify(session), key)]
@@ -231,20 +278,25 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
       await Promise.all(indexes.map((by) => run(INDEX, indexKey(by), [session.id, keepMs])))
     }),
 
-    getSession: (id) => bounded(async () => {
+    async getSession(id) {
       const key = sessionKey(id)
-      // The read may be answered from the client-side cache, and needs no turn of the event loop first
-      // for it to be current: Redis sends the invalidation of a changed key (on this connection) before
-      // it answers the command that changed it, and that answer must still reach the browser and its next
-      // request reach this instance; Node reads sockets in the order they became readable, so the
-      // invalidation is handled before that request is.
-      const sealed = await client.hGet(key, 'data')
-      if (sealed === null) opened.delete(key)
-      const session = sealed === null ? undefined : openSession(key, sealed)
+      const session = hot.get(key) ?? await bounded(async () => {
+        const read = hot.reading(key)
+        try {
+          const sealed = await client.hGet(key, 'data')
+          const json = sealed === null ? undefined : cipher.open(sealed, key)
+          // Frozen: every reader of a hot session shares the object.
+          const opened = json === undefined ? undefined : deepFreeze(parseSessionRecord(json))
+          if (opened !== undefined) read.keep(opened)
+          return opened
+        } finally {
+          read.done()
+        }
+      })
       // Redis expires the key by its own clock; this check keeps our clock authoritative when they differ.
       if (session === undefined || now() >= expiresAtMillis(session)) return undefined
       return session
-    }),
+    },
 
     updateSession: (session) => bounded(async () => {
       const key = sessionKey(session.id)
@@ -260,7 +312,7 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
     }),
 
     deleteSession: (id) => bounded(async () => {
-      opened.delete(sessionKey(id))
+      hot.forget(sessionKey(id))
       await client.del(sessionKey(id))
     }),
 
