@@ -60,6 +60,8 @@ type Exchanging = IncomingMessage & { [EXCHANGE]?: Exchange }
 
 /** One forwarded exchange: what the 'proxyReq' and 'proxyRes' listeners need to know about it. */
 interface Exchange {
+  /** Waiting for and connecting to the target: cleared once connected, answered, failed or closed. */
+  deadline: NodeJS.Timeout | undefined
   /** Clears the deadline on getting a connected socket. */
   connected(): void
   /** The target answered; the exchange decides what the browser sees. */
@@ -129,29 +131,28 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
 
   /** One attempt at the target; `retried` when the target refused the first token and this is the second. */
   function attempt(req: IncomingMessage, res: ServerResponse, target: string, options: ForwardOptions, retried: boolean): void {
-    let deadline: NodeJS.Timeout | undefined
     const started = performance.now()
     const took = (outcome: UpstreamOutcome) => onUpstream?.(options.route, outcome, (performance.now() - started) / 1000)
     const exchange: Exchange = {
       abandoned: false,
-      connected: () => clearTimeout(deadline),
+      deadline: undefined,
+      connected: () => clearTimeout(exchange.deadline),
       answered: (proxyRes) => {
-        clearTimeout(deadline)
+        clearTimeout(exchange.deadline)
         took(upstreamOutcome(proxyRes.statusCode ?? 502))
         answer(req, res, proxyRes, target, options, retried)
       },
     }
     ;(req as Exchanging)[EXCHANGE] = exchange
     // Armed before a socket is assigned: waiting for one of the target's connections counts too.
-    deadline = setTimeout(() => {
+    exchange.deadline = setTimeout(() => {
       exchange.abandoned = true
       took('timeout')
       writeError(res, upstreamError(timeoutError('ECONNECT_TIMEOUT', 'no connection to the target in time')))
     }, connectMs)
-    res.once('close', () => clearTimeout(deadline))
     const proxyOptions = webOptions.get(target) ?? { target, agent: agentFor(target), selfHandleResponse: true }
     proxy.web(req, res, retried ? { ...proxyOptions, buffer: Readable.from([]) } : proxyOptions, (error) => {
-      clearTimeout(deadline)
+      clearTimeout(exchange.deadline)
       if (exchange.abandoned) return
       const failure = upstreamError(error)
       took(failure.status === 504 ? 'timeout' : 'error')
@@ -199,7 +200,11 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       prepare(req, options.route, false)
       withToken(req, options.accessToken)
       return new Promise((resolve) => {
-        res.once('close', () => resolve())
+        // Whatever the attempt, a closed response ends it: no connect deadline may fire after.
+        res.once('close', () => {
+          clearTimeout((req as Exchanging)[EXCHANGE]?.deadline)
+          resolve()
+        })
         attempt(req, res, target, options, false)
       })
     },

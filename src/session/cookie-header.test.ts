@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { parseCookieHeader, removeCookies } from './cookie-header.ts'
+import { cookieValue, parseCookieHeader, removeCookies } from './cookie-header.ts'
 import { createSessionCookies } from './session-cookies.ts'
 
 const { isOwnCookie } = createSessionCookies({ cookieName: 'cloakroom', secrets: ['s'.repeat(32)], sameSite: 'lax', idleTimeout: 1800, absoluteTimeout: 43200 }, false)
@@ -65,4 +65,14 @@ test('parseCookieHeader: no name, no "=", an oversized header', () => {
   assert.deepEqual([...parseCookieHeader('=x; y; ;a=1;a=2; b= 2 ')], [['a', '1'], ['b', ' 2 ']])
   assert.equal(parseCookieHeader(`a=${'x'.repeat(16_400)}`).size, 0)
   assert.equal(parseCookieHeader(undefined).size, 0)
+})
+
+test('cookieValue reads one cookie exactly as parseCookieHeader reads it, for any header and name', () => {
+  const piece = fc.constantFrom('cloakroom', 'a', ' cloakroom', 'cloakroom ', '=', ';', ' ', 'x=1', 'cloakroom=v', 'cloakroom=', '\t')
+  const header = fc.array(fc.oneof(piece, fc.string({ maxLength: 6 })), { maxLength: 12 }).map((parts) => parts.join(''))
+  fc.assert(fc.property(header, fc.constantFrom('cloakroom', 'a', 'x'), (text, name) => {
+    assert.equal(cookieValue(text, name), parseCookieHeader(text).get(name))
+  }), { numRuns: 20_000 })
+  assert.equal(cookieValue(undefined, 'a'), undefined)
+  assert.equal(cookieValue(`a=${'x'.repeat(20_000)}`, 'a'), undefined, 'an oversized header holds no cookie')
 })

@@ -21,6 +21,16 @@ export function parseCookieHeader(header: string | undefined): Map<string, strin
   return cookies
 }
 
+/** The value of cookie `name` as parseCookieHeader reads it (the first of a repeated name), without building the whole map. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined || header.length > MAX_HEADER_LENGTH || !header.includes(name)) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq >= 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1)
+  }
+  return undefined
+}
+
 /**
  * The `Cookie` header without the cookies `own` claims, or undefined when nothing is left. A
  * name is read as leniently as any server might (trimmed; a part without "=" is all name), so no

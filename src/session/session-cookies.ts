@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { sealData, unsealData } from 'iron-session'
 import type { SessionConfig } from '../config/index.ts'
-import { parseCookieHeader, serializeCookie } from './cookie-header.ts'
+import { cookieValue, parseCookieHeader, serializeCookie } from './cookie-header.ts'
 
 /** How long a pending login (and its login cookie) lives, in seconds. */
 export const PENDING_LOGIN_TTL = 600
@@ -131,7 +131,7 @@ export function createSessionCookies(session: SessionConfig, secure: boolean, no
     clearSessionCookie: () => serializeCookie(session.cookieName, '', { maxAge: 0, sameSite: session.sameSite, secure }),
 
     async readSessionId(header) {
-      const sealed = parseCookieHeader(header).get(session.cookieName)
+      const sealed = cookieValue(header, session.cookieName)
       if (sealed === undefined) return undefined
       const cached = unsealed.get(sealed)
       if (cached !== undefined && now() < cached.until) return cached.value
@@ -150,7 +150,7 @@ export function createSessionCookies(session: SessionConfig, secure: boolean, no
       return serializeCookie(loginName(state), sealed, { maxAge: PENDING_LOGIN_TTL, sameSite: 'lax', secure })
     },
     clearLoginCookie: (state) => clearLogin(loginName(state)),
-    readLoginBinding: (header, state) => open(parseCookieHeader(header).get(loginName(state)), 'binding', PENDING_LOGIN_TTL),
+    readLoginBinding: (header, state) => open(cookieValue(header, loginName(state)), 'binding', PENDING_LOGIN_TTL),
 
     clearLoginCookies(header, keep) {
       const carried = [...parseCookieHeader(header)].filter(([name]) => isLoginCookie(name))
