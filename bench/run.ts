@@ -4,7 +4,7 @@
  * cores:
  *
  *   node bench/run.ts [--warmup 10] [--duration 20] [--rounds 2] [--connections 1,32,128]
- *                     [--server-cpu 0] [--load-cpu 1] [--threads 4]
+ *                     [--server-cpu 0] [--load-cpu 1] [--threads 4] [--before <git ref>]
  *
  * This process pins itself (all its threads) to --server-cpu before starting anything, so what it
  * starts (oidc-provider and the target in this process; redis-server, Cloakroom and the floor as
@@ -12,7 +12,8 @@
  *
  * Targets: the target directly; the floor; Cloakroom `token: user` with the Redis store and with the
  * memory store (session cookie + `X-CSRF: 1`: the session read, the Bearer added); Cloakroom
- * `token: none` (the same proxy, no session). Rounds are interleaved: every round runs every
+ * `token: none` (the same proxy, no session); with `--before <ref>`, that commit's Cloakroom too
+ * (a git worktree beside this one, sharing node_modules, the same Redis and sessions). Rounds are interleaved: every round runs every
  * connection count and every target (a warm-up, then a measured run); the table shows the median
  * over rounds, the proxy's CPU per request read from /proc/<pid>/stat around each measured run
  * (utime + stime, in clock ticks: 10 ms granularity), the CPU of every server process together, and
@@ -28,7 +29,11 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { mkdtemp, rm, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { freePort } from '../e2e/fixtures/free-port.ts'
+import { startCloakroom, type CloakroomProcess } from '../e2e/fixtures/cloakroom.ts'
 import { redisCli } from '../e2e/fixtures/redis-server.ts'
 import { startBenchStack } from './bench-stack.ts'
 import { wrk, type WrkResult } from './wrk.ts'
@@ -42,6 +47,7 @@ const { values: args } = parseArgs({
     'server-cpu': { type: 'string', default: '0' },
     'load-cpu': { type: 'string', default: '1' },
     threads: { type: 'string', default: '4' },
+    before: { type: 'string' },
   },
 })
 const warmup = Number(args.warmup)
@@ -65,7 +71,9 @@ const withMemory = await startBenchStack({ sessions: maxThreads, store: 'memory'
   throw error
 })
 let floor: ReturnType<typeof spawn> | undefined
+let before: { process: CloakroomProcess; worktree: string } | undefined
 try {
+  if (args.before !== undefined) before = await startBefore(args.before)
   // The floor adds a Bearer as long as the real one, so both proxies send the target the same bytes.
   const floorPort = await freePort()
   floor = spawn(process.execPath, [fileURLToPath(new URL('floor.ts', import.meta.url)), String(floorPort), `${withRedis.targetUrl}/base`, withRedis.authorization.slice(7)],
@@ -83,6 +91,7 @@ try {
     { name: 'Cloakroom, token: user, Redis', url: `${withRedis.stack.cloakroom.url}/api/x`, cookies: withRedis.cookies, pid: pidOf(withRedis.stack.cloakroom.url), redisUrl: withRedis.stack.redis.url },
     { name: 'Cloakroom, token: user, memory', url: `${withMemory.stack.cloakroom.url}/api/x`, cookies: withMemory.cookies, pid: pidOf(withMemory.stack.cloakroom.url) },
     { name: 'Cloakroom, token: none', url: `${withRedis.stack.cloakroom.url}/public/x`, cookies: [], pid: pidOf(withRedis.stack.cloakroom.url) },
+    ...(before === undefined ? [] : [{ name: `Cloakroom ${args.before}, token: user, Redis`, url: `${before.process.url}/api/x`, cookies: withRedis.cookies, pid: cloakroomPid(before.process.url), redisUrl: withRedis.stack.redis.url }]),
   ]
   for (const target of targets) {
     const response = await fetch(target.url, { headers: { 'x-csrf': '1', ...(target.cookies[0] === undefined ? {} : { cookie: target.cookies[0] }) } })
@@ -143,7 +152,21 @@ try {
     floor.kill('SIGTERM')
     await exited
   }
+  if (before !== undefined) {
+    await before.process.stop()
+    execFileSync('git', ['worktree', 'remove', '--force', before.worktree], { stdio: 'ignore' })
+  }
   await Promise.all([withRedis.stop(), withMemory.stop()])
+}
+
+/** The Cloakroom of commit `ref`, on the Redis stack's config (same Redis, secrets, sessions), on a port of its own. */
+async function startBefore(ref: string): Promise<{ process: CloakroomProcess; worktree: string }> {
+  const worktree = await mkdtemp(join(tmpdir(), 'cloakroom-before-'))
+  await rm(worktree, { recursive: true })
+  execFileSync('git', ['worktree', 'add', '--detach', worktree, ref], { stdio: 'ignore' })
+  await symlink(fileURLToPath(new URL('../node_modules', import.meta.url)), join(worktree, 'node_modules'))
+  const config = { ...withRedis.stack.config, listen: { host: '127.0.0.1', port: await freePort() } } as Parameters<typeof startCloakroom>[0]
+  return { process: await startCloakroom(config, 'warn', join(worktree, 'src/cli.ts')), worktree }
 }
 
 /** Commands Redis has served so far, all kinds together (INFO commandstats). */
