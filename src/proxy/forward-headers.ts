@@ -7,21 +7,17 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encod
 const CLIENT_FORWARDING = ['forwarded', 'x-real-ip']
 
 /**
- * Removes the hop-by-hop headers and every header the Connection header names (RFC 9110 §7.6.1):
- * otherwise a client's `Connection: X-Forwarded-For` makes a compliant proxy behind us drop the
- * headers we set. A WebSocket handshake keeps its `Connection: upgrade` and `Upgrade`.
+ * The names a Connection header lists, lower-cased (RFC 9110 §7.6.1): hop-by-hop too, or a client's
+ * `Connection: X-Forwarded-For` would make a compliant proxy behind us drop the headers we set.
  */
-export function dropHopByHop(headers: IncomingHttpHeaders, websocket = false): void {
-  const connection = headers['connection']
-  if (connection !== undefined) {
-    for (const name of String(connection).split(',')) delete headers[name.trim().toLowerCase()]
-  }
-  for (const name of HOP_BY_HOP) delete headers[name]
-  if (websocket) {
-    headers['connection'] = 'upgrade'
-    headers['upgrade'] = 'websocket'
-  }
+function connectionNames(value: string | string[] | undefined): Set<string> {
+  const names = new Set<string>()
+  if (value !== undefined) for (const name of String(value).split(',')) names.add(name.trim().toLowerCase())
+  return names
 }
+
+const isHopByHop = (name: string, named: ReadonlySet<string>) => HOP_BY_HOP.includes(name) || named.has(name)
+const isClientForwarding = (name: string) => name.startsWith('x-forwarded-') || CLIENT_FORWARDING.includes(name)
 
 export interface ForwardingContext {
   /** How many front proxies are trusted (trustProxy); 0: none. */
@@ -33,23 +29,48 @@ export interface ForwardingContext {
   readonly host: string
 }
 
+export interface OutgoingContext extends ForwardingContext {
+  /** A WebSocket handshake keeps its `Connection: upgrade` and `Upgrade: websocket`. */
+  readonly websocket: boolean
+  /** The `Cookie` header as the target may see it (ours removed), or undefined for none. */
+  readonly cookie: (header: string | undefined) => string | undefined
+}
+
 /**
- * Sets X-Forwarded-For/Proto/Host. Behind `trustedHops` front proxies, the last that many
- * X-Forwarded-For entries (the ones those proxies added) are kept and the front proxy's Proto and
- * Host pass on; entries left of them are whatever the client sent, and are dropped. Without a
- * trusted proxy every forwarding header of the client is dropped.
+ * The headers a target gets, built in one pass into a fresh object (deleting from Node's turns it
+ * into a slow dictionary):
+ * - no hop-by-hop header, nor any header Connection names;
+ * - no `Authorization` (a browser never chooses the upstream credential: the caller sets it) and no
+ *   `Expect` (Node already answered "100 Continue");
+ * - `Cookie` as `context.cookie` leaves it;
+ * - a body Node de-chunked is framed again as chunked, never sent bare;
+ * - X-Forwarded-For/Proto/Host: behind `trustedHops` front proxies, the last that many
+ *   X-Forwarded-For entries (the ones those proxies added) are kept and the front proxy's Proto and
+ *   Host pass on; entries left of them are whatever the client sent, and are dropped. Without a
+ *   trusted proxy every forwarding header of the client is dropped.
  */
-export function setForwarding(headers: IncomingHttpHeaders, context: ForwardingContext): void {
-  const trusted = context.trustedHops > 0
-  const vouched = trusted ? lastEntries(headers['x-forwarded-for'], context.trustedHops) : []
-  const proto = trusted ? firstEntry(headers['x-forwarded-proto']) : undefined
-  const host = trusted ? firstEntry(headers['x-forwarded-host']) : undefined
-  for (const name in headers) {
-    if (name.startsWith('x-forwarded-') || CLIENT_FORWARDING.includes(name)) delete headers[name]
+export function outgoingHeaders(incoming: IncomingHttpHeaders, context: OutgoingContext): IncomingHttpHeaders {
+  const named = connectionNames(incoming['connection'])
+  const chunked = incoming['transfer-encoding'] !== undefined
+  const outgoing: IncomingHttpHeaders = {}
+  for (const name in incoming) {
+    if (isHopByHop(name, named) || isClientForwarding(name) || name === 'authorization' || name === 'expect' || name === 'cookie') continue
+    if (chunked && name === 'content-length') continue
+    outgoing[name] = incoming[name]
   }
-  headers['x-forwarded-for'] = [...vouched, context.remoteAddress].join(', ')
-  headers['x-forwarded-proto'] = proto ?? context.proto
-  headers['x-forwarded-host'] = host ?? context.host
+  if (chunked) outgoing['transfer-encoding'] = 'chunked'
+  if (context.websocket) {
+    outgoing['connection'] = 'upgrade'
+    outgoing['upgrade'] = 'websocket'
+  }
+  const cookie = context.cookie(incoming['cookie'])
+  if (cookie !== undefined) outgoing['cookie'] = cookie
+  const trusted = context.trustedHops > 0
+  const vouched = trusted ? lastEntries(incoming['x-forwarded-for'], context.trustedHops) : []
+  outgoing['x-forwarded-for'] = [...vouched, context.remoteAddress].join(', ')
+  outgoing['x-forwarded-proto'] = (trusted ? firstEntry(incoming['x-forwarded-proto']) : undefined) ?? context.proto
+  outgoing['x-forwarded-host'] = (trusted ? firstEntry(incoming['x-forwarded-host']) : undefined) ?? context.host
+  return outgoing
 }
 
 /**
@@ -79,11 +100,11 @@ function firstEntry(value: string | string[] | undefined): string | undefined {
  * swap the user's session or plant a login binding).
  */
 export function responseHeaders(headers: IncomingHttpHeaders, isOwnCookie: (name: string) => boolean): OutgoingHttpHeaders {
-  const copy: IncomingHttpHeaders = { ...headers }
-  dropHopByHop(copy)
-  const cookies = copy['set-cookie']?.filter((line) => !isOwnCookie(cookieName(line)))
-  if (cookies === undefined || cookies.length === 0) delete copy['set-cookie']
-  else copy['set-cookie'] = cookies
+  const named = connectionNames(headers['connection'])
+  const copy: OutgoingHttpHeaders = {}
+  for (const name in headers) if (!isHopByHop(name, named) && name !== 'set-cookie') copy[name] = headers[name]
+  const cookies = headers['set-cookie']?.filter((line) => !isOwnCookie(cookieName(line)))
+  if (cookies !== undefined && cookies.length > 0) copy['set-cookie'] = cookies
   return copy
 }
 

@@ -5,7 +5,7 @@ import { ProxyServer } from 'http-proxy-3'
 import type { Config, RouteConfig } from '../config/index.ts'
 import { CloakroomError } from '../errors.ts'
 import { removeCookies } from '../session/index.ts'
-import { dropHopByHop, isInvalidTokenChallenge, responseHeaders, setForwarding } from './forward-headers.ts'
+import { isInvalidTokenChallenge, outgoingHeaders, responseHeaders } from './forward-headers.ts'
 import { upstreamPath } from './match-route.ts'
 import { upstreamOutcome, type UpstreamOutcome } from '../observability/metrics.ts'
 
@@ -104,23 +104,16 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     target: new URL(route.target), agent: agentFor(route.target), selfHandleResponse: true,
   }] as const]))
 
-  /** Rewrites the request's headers and target path in place, once, before the first attempt. */
+  /** Rewrites the request's headers and target path, once, before the first attempt. */
   function prepare(req: IncomingMessage, route: RouteConfig, websocket: boolean): void {
-    const headers = req.headers
-    const chunked = headers['transfer-encoding'] !== undefined
-    dropHopByHop(headers, websocket)
-    // Node de-chunked the body; the outgoing request must frame it again, never send it bare.
-    if (chunked) {
-      delete headers['content-length']
-      headers['transfer-encoding'] = 'chunked'
-    }
-    // A browser never chooses the upstream credential; Node already answered "100 Continue".
-    delete headers['authorization']
-    delete headers['expect']
-    const cookie = removeCookies(headers['cookie'], isOwnCookie)
-    if (cookie === undefined) delete headers['cookie']
-    else headers['cookie'] = cookie
-    setForwarding(headers, { trustedHops: config.trustProxy, remoteAddress: req.socket.remoteAddress ?? '', proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host })
+    req.headers = outgoingHeaders(req.headers, {
+      websocket,
+      cookie: (header) => removeCookies(header, isOwnCookie),
+      trustedHops: config.trustProxy,
+      remoteAddress: req.socket.remoteAddress ?? '',
+      proto: publicUrl.protocol.slice(0, -1),
+      host: publicUrl.host,
+    })
     req.url = upstreamPath(route, req.url ?? '/')
   }
 
