@@ -130,7 +130,13 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   app.use(router.routes())
   app.use(routesHandler(deps, csrf))
   const koa = app.callback()
-  const proxied = createProxiedRoutes(deps, forwarder, csrf, (path, method) => router.match(path, method).route)
+  // A path the router serves begins with one of its paths (it matches case-insensitively, a trailing
+  // slash allowed): only such a path asks it.
+  const endpointStarts = router.stack.map((layer) => String(layer.path).toLowerCase())
+  const proxied = createProxiedRoutes(deps, forwarder, csrf, (path, method) => {
+    const lower = path.toLowerCase()
+    return endpointStarts.some((start) => lower.startsWith(start)) && router.match(path, method).route
+  })
 
   const server = createServer({
     // A browser sends its headers in one go; 20 s leaves room for a lossy mobile link and stops a

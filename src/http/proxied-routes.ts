@@ -80,7 +80,8 @@ export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: Csrf
       deps.metrics.observeRequest(route.path, req.method ?? 'GET', status, (performance.now() - started) / 1000)
       // An access log line per proxied call at info would cost more than the rest of the call: the
       // calls that went well are logged at debug, the others at info, like every /auth request.
-      log[status < 400 ? 'debug' : 'info']({ reqId, method: req.method, path, status, ms: Math.round(performance.now() - started) }, 'request')
+      const level = status < 400 ? 'debug' : 'info'
+      if (log.isLevelEnabled(level)) log[level]({ reqId, method: req.method, path, status, ms: Math.round(performance.now() - started) }, 'request')
     }
   }
 
