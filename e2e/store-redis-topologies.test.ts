@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test'
 import { createClient } from 'redis'
 import type { StoreConfig } from '../src/config/types.ts'
 import { createStore, type StoreLog } from '../src/store/create-store.ts'
-import { assertHoldsNoSecret, fillWithSecrets, sampleSession, storeContract, type ContractStoreOptions } from '../src/store/store-contract.ts'
+import { assertHoldsNoSecret, fillWithSecrets, sampleSession, storeContract, until, type ContractStoreOptions } from '../src/store/store-contract.ts'
 import type { SessionStore } from '../src/store/types.ts'
 import { startRedisCluster, type RedisCluster } from './fixtures/redis-cluster.ts'
 import { startRedisSentinel, type RedisSentinel } from './fixtures/redis-sentinel.ts'
@@ -48,6 +48,22 @@ storeContract('redis-sentinel', async (options) => {
   const store = await sentinelStore(newPrefix(), options)
   return { store, clock: undefined, cleanup: () => store.close() }
 })
+
+for (const [topology, open] of [['redis-cluster', clusterStore], ['redis-sentinel', sentinelStore]] as const) {
+  test(`${topology}: an event published through one instance's store reaches a subscriber on another's`, async () => {
+    const prefix = newPrefix()
+    const [a, b] = await Promise.all([open(prefix), open(prefix)])
+    after(() => Promise.all([a.close(), b.close()]))
+    // Sessions on every shard of a cluster: each channel lives on its own session's slot.
+    const sessions = Array.from({ length: 12 }, () => randomUUID())
+    const heard: string[] = []
+    const stops = await Promise.all(sessions.map((session) => b.subscribe(session, (event) => heard.push(`${session} ${event.type}`))))
+    await Promise.all(sessions.map((session) => a.publish(session, { type: 'ended', reason: 'logout' })))
+    await until(() => heard.length >= sessions.length)
+    assert.deepEqual(heard.sort(), sessions.map((session) => `${session} ended`).sort())
+    await Promise.all(stops.map((stop) => stop()))
+  })
+}
 
 /** A plain client on each cluster node: it sees only the keys of the slots that node serves. */
 async function nodeClients() {

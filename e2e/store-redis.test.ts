@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient } from 'redis'
 import { CloakroomError } from '../src/errors.ts'
 import { createStore, type StoreLog } from '../src/store/create-store.ts'
-import { assertHoldsNoSecret, fillWithSecrets, samplePendingLogin, sampleSession, storeContract } from '../src/store/store-contract.ts'
+import { assertHoldsNoSecret, fillWithSecrets, samplePendingLogin, sampleSession, storeContract, until } from '../src/store/store-contract.ts'
 import type { SessionStore } from '../src/store/types.ts'
 import { startRedis, type RedisServer } from './fixtures/redis-server.ts'
 import { freePort } from './fixtures/free-port.ts'
@@ -62,6 +62,32 @@ after(() => redis.stop())
 storeContract('redis', async (options) => {
   const store = await redisStore(redis.url, options)
   return { store, clock: undefined, cleanup: () => store.close() }
+})
+
+test('an event published through one instance\'s store reaches a subscriber on another\'s, and survives the subscriber\'s reconnect', async () => {
+  const keyPrefix = `e2e:${randomUUID()}:`
+  const [a, b] = await Promise.all([redisStore(redis.url, { keyPrefix }), redisStore(redis.url, { keyPrefix })])
+  after(() => Promise.all([a.close(), b.close()]))
+  const session = randomUUID()
+  const heard: string[] = []
+  const stop = await b.subscribe(session, (event) => heard.push(JSON.stringify(event)))
+  await a.publish(session, { type: 'ended', reason: 'backchannel' })
+  await until(() => heard.length === 1)
+  assert.deepEqual(heard, ['{"type":"ended","reason":"backchannel"}'])
+  // Whatever else is published on the channel (anyone with access to Redis can) is not an event.
+  const raw = createClient({ url: redis.url })
+  await raw.connect()
+  await raw.publish(`${keyPrefix}events:{${session}}`, '{"type":"ended","reason":"because"}')
+  await raw.publish(`${keyPrefix}events:{${session}}`, 'not json')
+  // Every subscriber connection dropped: node-redis reconnects and subscribes again.
+  await raw.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
+  await raw.close()
+  await until(async () => {
+    await a.publish(session, { type: 'changed' })
+    return heard.includes('{"type":"changed"}')
+  }, 5000)
+  assert.deepEqual(heard.filter((line) => !line.includes('changed')), ['{"type":"ended","reason":"backchannel"}'])
+  await stop()
 })
 
 describe('redis store, seen from inside Redis', () => {

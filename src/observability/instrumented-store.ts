@@ -25,6 +25,8 @@ const OPERATIONS = {
   releaseLock: true,
   putMarker: true,
   hasMarker: true,
+  publish: true,
+  subscribe: true,
   ping: true,
   close: true,
 } as const satisfies Record<StoreOperation, true>

@@ -43,7 +43,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
     return createMemoryStore({ now, ...(deps.maxPendingLogins === undefined ? {} : { maxPendingLogins: deps.maxPendingLogins }) })
   }
 
-  const { client, changes } = createRedisClient(config, { connectMs: connectTimeoutMs, commandMs: commandTimeoutMs })
+  const { client, changes, pubsub } = createRedisClient(config, { connectMs: connectTimeoutMs, commandMs: commandTimeoutMs })
   let stopConnecting = () => {}
   let stopGuard = () => {}
   if (deps.oneShot === true) {
@@ -70,6 +70,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
     // so only this deadline bounds waiting for a reply from a Redis that stopped answering.
     timeoutMs: commandTimeoutMs,
     changes,
+    pubsub,
     ...(deps.maxPendingLogins === undefined ? {} : { maxPendingLogins: deps.maxPendingLogins }),
   })
   return {
@@ -77,6 +78,7 @@ export async function createStore(config: StoreConfig, deps: CreateStoreDeps): P
     async close() {
       stopGuard()
       stopConnecting()
+      await pubsub.close()
       await store.close()
     },
   }

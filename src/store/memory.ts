@@ -1,4 +1,5 @@
 import { deepFreeze } from '../deep-freeze.ts'
+import { createLocalEvents } from './session-events.ts'
 import { randomBytes } from 'node:crypto'
 import { refreshLockName, sessionDeadline, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
 import { FAILED_PREFIX, holderId, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } from './index-name.ts'
@@ -33,6 +34,7 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000, maxPendingLog
   const locks = new Map<string, { readonly value: string; readonly expiresAt: number }>()
   const markers = new Map<string, number>()
   const indexes = new Map<string, { readonly ids: Set<string>; expiresAt: number }>()
+  const events = createLocalEvents()
 
   function liveSession(id: string): SessionRecord | undefined {
     const session = sessions.get(id)
@@ -156,6 +158,9 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000, maxPendingLog
     async hasMarker(name) {
       return (markers.get(name) ?? 0) > now()
     },
+
+    publish: events.publish,
+    subscribe: events.subscribe,
 
     async ping() {},
 

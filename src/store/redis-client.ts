@@ -1,6 +1,6 @@
 import { BasicClientSideCache, BasicPooledClientSideCache, createClient, createCluster, createSentinel } from 'redis'
 import type { StoreConfig } from '../config/types.ts'
-import { HOT_SESSIONS, type KeyChanges, type RedisCommandClient } from './redis.ts'
+import { HOT_SESSIONS, type KeyChanges, type PubSub, type RedisCommandClient } from './redis.ts'
 
 type RedisStoreConfig = Exclude<StoreConfig, { readonly type: 'memory' }>
 
@@ -68,16 +68,82 @@ function fromUrl(url: string, defaultPort: number): { username?: string; passwor
  * disconnected (`disableOfflineQueue`) instead of queueing until Redis returns; the socket keeps
  * reconnecting in the background meanwhile. (The store bounds the wait for replies itself.)
  */
-export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClientTimeouts): { client: ConnectableRedisClient; changes: KeyChanges } {
+/** Publish/subscribe for the store, and its own connection's end. */
+export interface ClosablePubSub extends PubSub {
+  close(): Promise<void>
+}
+
+export interface StoreClient {
+  readonly client: ConnectableRedisClient
+  readonly changes: KeyChanges
+  readonly pubsub: ClosablePubSub
+}
+
+export function createRedisClient(config: RedisStoreConfig, timeouts: RedisClientTimeouts): StoreClient {
   const socket = { connectTimeout: timeouts.connectMs, reconnectStrategy }
   const commandOptions = { timeout: timeouts.commandMs }
   if (config.type === 'redis') {
     const { cache, changes } = notifying(BasicClientSideCache)
     // rediss:// in the URL turns TLS on; credentials and db come from the URL too.
-    return { client: createClient({ url: config.url, socket, disableOfflineQueue: true, commandOptions, RESP: 3, clientSideCache: cache }), changes }
+    const client = createClient({ url: config.url, socket, disableOfflineQueue: true, commandOptions, RESP: 3, clientSideCache: cache })
+    return { client, changes, pubsub: subscriberOf(client) }
   }
   const { cache: clientSideCache, changes } = notifying(BasicPooledClientSideCache)
-  return { client: createPooledClient(config, socket, commandOptions, clientSideCache), changes }
+  const client = createPooledClient(config, socket, commandOptions, clientSideCache)
+  const channels = client as unknown as PooledPubSub
+  const pubsub: ClosablePubSub = config.type === 'redis-cluster'
+    // Sharded: each channel lives on its slot's shard; the cluster keeps a connection per shard for it.
+    ? { publish: (c, m) => channels.sPublish(c, m), subscribe: (c, l) => channels.sSubscribe(c, l), unsubscribe: (c, l) => channels.sUnsubscribe(c, l), close: async () => {} }
+    // The sentinel client keeps a subscriber connection to the current master itself.
+    : { publish: (c, m) => channels.publish(c, m), subscribe: (c, l) => channels.subscribe(c, l), unsubscribe: (c, l) => channels.unsubscribe(c, l), close: async () => {} }
+  return { client: client as ConnectableRedisClient, changes, pubsub }
+}
+
+type MessageListener = (message: string) => void
+interface PooledPubSub {
+  publish(channel: string, message: string): Promise<unknown>
+  subscribe(channel: string, listener: MessageListener): Promise<unknown>
+  unsubscribe(channel: string, listener: MessageListener): Promise<unknown>
+  sPublish(channel: string, message: string): Promise<unknown>
+  sSubscribe(channel: string, listener: MessageListener): Promise<unknown>
+  sUnsubscribe(channel: string, listener: MessageListener): Promise<unknown>
+}
+
+/**
+ * A single server's subscriptions, on a second connection (a subscribed RESP2-style connection takes
+ * no other command), connected at the first subscription and resubscribed by node-redis after a
+ * reconnect. Publishing goes through the main client.
+ */
+interface SubscriberClient {
+  connect(): Promise<unknown>
+  on(event: 'error', listener: (error: unknown) => void): unknown
+  subscribe(channel: string, listener: MessageListener): Promise<unknown>
+  unsubscribe(channel: string, listener: MessageListener): Promise<unknown>
+  close(): Promise<unknown>
+  destroy(): unknown
+}
+
+function subscriberOf(client: { publish(channel: string, message: string): Promise<unknown>; duplicate(overrides: object): unknown }): ClosablePubSub {
+  const subscriber = client.duplicate({ clientSideCache: undefined }) as SubscriberClient
+  // An 'error' without a listener would crash the process; the main client's watcher logs outages.
+  subscriber.on('error', () => {})
+  let connected: Promise<unknown> | undefined
+  const ready = () => (connected ??= subscriber.connect().catch((error: unknown) => {
+    connected = undefined
+    throw error
+  }))
+  return {
+    publish: (channel, message) => client.publish(channel, message),
+    async subscribe(channel, listener) {
+      await ready()
+      await subscriber.subscribe(channel, listener)
+    },
+    unsubscribe: (channel, listener) => subscriber.unsubscribe(channel, listener),
+    async close() {
+      if (connected === undefined) return
+      await subscriber.close().catch(() => subscriber.destroy())
+    },
+  }
 }
 
 function createPooledClient(config: Exclude<RedisStoreConfig, { readonly type: 'redis' }>, socket: { connectTimeout: number; reconnectStrategy: typeof reconnectStrategy },

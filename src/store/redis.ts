@@ -5,6 +5,7 @@ import { deepFreeze } from '../deep-freeze.ts'
 import { parsePendingLogin, parseSessionRecord } from './parse-record.ts'
 import type { RecordCipher } from './record-cipher.ts'
 import { refreshLockName, sessionDeadline, type SessionRecord, type SessionStore } from './types.ts'
+import { createLocalEvents, parseSessionEvent, type SessionEvent, type SessionEventListener } from './session-events.ts'
 import { FAILED_PREFIX, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } from './index-name.ts'
 
 /**
@@ -13,6 +14,17 @@ import { FAILED_PREFIX, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } fr
  * connection drops them all), and their records opened. Under 4 KB per session for both.
  */
 export const HOT_SESSIONS = 50_000
+
+/**
+ * Redis publish/subscribe as the store uses it: on a single server or a sentinel's master, PUBLISH and
+ * SUBSCRIBE on a connection of their own; on a cluster, sharded (SPUBLISH, SSUBSCRIBE), each channel on
+ * the shard of its session's slot.
+ */
+export interface PubSub {
+  publish(channel: string, message: string): Promise<unknown>
+  subscribe(channel: string, listener: (message: string) => void): Promise<unknown>
+  unsubscribe(channel: string, listener: (message: string) => void): Promise<unknown>
+}
 
 /** Tells of keys whose cached replies node-redis dropped: a key, or undefined for all of them. */
 export interface KeyChanges {
@@ -58,6 +70,8 @@ export interface RedisStoreDeps {
    * decryption and no parse. Without it every read goes to Redis.
    */
   readonly changes?: KeyChanges
+  /** Session events across instances; without it, events reach only this process's subscribers. */
+  readonly pubsub?: PubSub
 }
 
 interface Script { readonly source: string; readonly sha: string }
@@ -213,7 +227,7 @@ function hotSessions(changes: KeyChanges | undefined): HotSessions {
  * yields no token, claim or PKCE verifier, and a blob copied under another key does not open.
  * Every key carries a TTL, so Redis drops dead sessions and abandoned logins by itself.
  */
-export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2000, maxPendingLogins = MAX_PENDING_LOGINS, changes }: RedisStoreDeps): SessionStore {
+export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2000, maxPendingLogins = MAX_PENDING_LOGINS, changes, pubsub }: RedisStoreDeps): SessionStore {
   const bounded = <T>(operation: () => Promise<T>): Promise<T> => guarded(timeoutMs, operation)
   // The braces are a Redis Cluster hash tag, shared with refreshLockName(id): one slot for both.
   const sessionKey = (id: string): string => `${keyPrefix}session:{${id}}`
@@ -235,6 +249,19 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
   }
 
   const hot = hotSessions(changes)
+  // The session's hash tag: on a cluster, its events travel on the shard of its slot.
+  const eventsChannel = (id: string): string => `${keyPrefix}events:{${id}}`
+  const events = pubsub === undefined ? createLocalEvents() : {
+    publish: (id: string, event: SessionEvent) => bounded(async () => { await pubsub.publish(eventsChannel(id), JSON.stringify(event)) }),
+    async subscribe(id: string, listener: SessionEventListener) {
+      const onMessage = (message: string) => {
+        const event = parseSessionEvent(message)
+        if (event !== undefined) listener(event)
+      }
+      await bounded(() => pubsub.subscribe(eventsChannel(id), onMessage))
+      return () => bounded(async () => { await pubsub.unsubscribe(eventsChannel(id), onMessage) })
+    },
+  }
 
   function seal(session: SessionRecord, key: string): string[] {
     return [String(session.version), cipher.seal(JSON.stringify(session), key)]
@@ -335,6 +362,9 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
     }),
 
     hasMarker: (name) => bounded(async () => (await run(HAS_MARKER, markerKey(name), [])) === 1),
+
+    publish: events.publish,
+    subscribe: events.subscribe,
 
     ping: () => bounded(async () => {
       await client.ping()

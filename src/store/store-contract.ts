@@ -77,6 +77,15 @@ const MAX_PENDING = 5
  * The behaviour every SessionStore must show (STYLE: one suite, run against every store).
  * `makeStore` is called once per test and gives a fresh, empty store made with `options`.
  */
+/** Resolves once `condition` holds, or fails after `ms` (events travel through Redis). */
+export async function until(condition: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
 export function storeContract(name: string, makeStore: (options: ContractStoreOptions) => Promise<ContractSubject>): void {
   describe(`SessionStore contract: ${name}`, () => {
     let subject: ContractSubject
@@ -340,6 +349,35 @@ export function storeContract(name: string, makeStore: (options: ContractStoreOp
       const name = `refresh:${id()}`
       const results = await Promise.all(Array.from({ length: 10 }, () => store.acquireLock(name, 10_000)))
       assert.equal(results.filter((attempt) => attempt.token !== undefined).length, 1)
+    })
+
+    test('an event published for a session reaches its subscribers, and only theirs, until they unsubscribe', async () => {
+      const [one, two] = [id(), id()]
+      const heard: string[] = []
+      const stopOne = await store.subscribe(one, (event) => heard.push(`one ${JSON.stringify(event)}`))
+      const stopTwo = await store.subscribe(two, (event) => heard.push(`two ${JSON.stringify(event)}`))
+      await store.publish(one, { type: 'ended', reason: 'logout' })
+      await store.publish(two, { type: 'changed' })
+      await until(() => heard.length >= 2)
+      assert.deepEqual(heard.sort(), ['one {"type":"ended","reason":"logout"}', 'two {"type":"changed"}'])
+      await stopOne()
+      await store.publish(one, { type: 'ended', reason: 'revoked' })
+      await store.publish(two, { type: 'ended', reason: 'expired' })
+      await until(() => heard.length >= 3)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.deepEqual(heard.slice(2), ['two {"type":"ended","reason":"expired"}'], 'an unsubscribed listener hears nothing more')
+      await stopTwo()
+    })
+
+    test('two subscribers of one session each hear its events once', async () => {
+      const session = id()
+      const heard: string[] = []
+      const stops = await Promise.all(['a', 'b'].map((name) => store.subscribe(session, (event) => heard.push(`${name} ${event.type}`))))
+      await store.publish(session, { type: 'changed' })
+      await until(() => heard.length >= 2)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.deepEqual(heard.sort(), ['a changed', 'b changed'])
+      await Promise.all(stops.map((stop) => stop()))
     })
   })
 }

@@ -1,3 +1,5 @@
+import type { SessionEvent, SessionEventListener } from './session-events.ts'
+
 /** Epoch seconds. */
 export type EpochSeconds = number
 
@@ -119,6 +121,16 @@ export interface SessionStore {
   putMarker(name: string, ttlMs: number): Promise<void>
   /** True while `name` is remembered. */
   hasMarker(name: string): Promise<boolean>
+  /**
+   * Tells every subscriber of the session, on every instance sharing the store (this one too), of
+   * `event`. Best effort: a subscriber that is disconnected at that moment misses it.
+   */
+  publish(sessionId: string, event: SessionEvent): Promise<void>
+  /**
+   * Calls `listener` with each event published for the session from now on, until the function it
+   * resolves to is called. Resolves once subscribed.
+   */
+  subscribe(sessionId: string, listener: SessionEventListener): Promise<() => Promise<void>>
   /** Throws unless the backing service answers. */
   ping(): Promise<void>
   close(): Promise<void>
