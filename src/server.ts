@@ -9,7 +9,7 @@ import { configWarnings, type Config } from './config/index.ts'
 import { CloakroomError } from './errors.ts'
 import { createOidcClient } from './oidc/index.ts'
 import { createSessionCookies, createSessions, createTokenRefresher, publicSessionId, type RefreshOutcome } from './session/index.ts'
-import { createStore, type SessionStore } from './store/index.ts'
+import { createStore } from './store/index.ts'
 import { createForwarder } from './proxy/index.ts'
 import type { AppState } from './http/app-state.ts'
 import type { Deps } from './http/deps.ts'
@@ -68,11 +68,9 @@ export interface RunningServer {
 /** Builds Deps, lists the middleware order once, and listens. */
 export async function startServer({ config, log, now = Date.now, fetch, httpTimeouts = {} }: ServerOptions): Promise<RunningServer> {
   const metrics = createMetrics()
-  const baseStore = instrumentStore(await createStore(config.store, { secrets: config.session.secrets, log, now }), metrics)
-  const sessionSockets = createSessionSockets({ store: baseStore, now })
-  // Every way a session ends here (logout, back-channel logout, a dead grant, a timeout noticed)
-  // deletes it: its WebSockets go at the same moment.
-  const store: SessionStore = { ...baseStore, deleteSession: async (id) => { await baseStore.deleteSession(id); sessionSockets.ended(id) } }
+  const store = instrumentStore(await createStore(config.store, { secrets: config.session.secrets, log, now }), metrics)
+  // Whatever ends a session, on whichever instance, publishes its end: its WebSockets here close then.
+  const sessionSockets = createSessionSockets({ store, now })
   const oidc = instrumentOidc(await createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) }), metrics)
   const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'), now)
   const sessions = createSessions({ store, cookies, timeouts: config.session, now, onExpired: (reason) => metrics.sessionEnded(reason) })

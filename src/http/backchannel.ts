@@ -33,7 +33,7 @@ export function backchannelLogoutHandler(deps: Deps): Middleware<AppState> {
     if (await deps.store.hasMarker(used)) throw new CloakroomError('bad_request', 'Invalid logout token: it was already used')
     const ids = await sessionsNamed(deps, claims)
     await Promise.all(ids.map(async (id) => {
-      await deps.sessions.end(id)
+      await deps.sessions.end(id, 'backchannel')
       deps.metrics.sessionEnded('backchannel_logout')
     }))
     await deps.store.putMarker(used, claims.validFor * 1000)

@@ -50,7 +50,7 @@ export function callbackHandler(deps: Deps): Middleware<AppState> {
     const { tokens, claims } = await deps.oidc.exchangeCode(callbackUrl, { state, ...pending })
 
     const previous = await deps.cookies.readSessionId(cookieHeader)
-    if (previous !== undefined) await deps.sessions.end(previous)
+    if (previous !== undefined) await deps.sessions.end(previous, 'replaced')
     const session = await deps.sessions.start({ sub: claims.sub, claims, tokens })
     deps.metrics.sessionStarted()
     ctx.append('set-cookie', await deps.cookies.sessionCookie(session.id))

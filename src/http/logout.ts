@@ -22,7 +22,7 @@ async function endSession(ctx: Context & { state: AppState }, deps: Deps, sessio
   for (const line of deps.cookies.clearLoginCookies(ctx.get('cookie') || undefined, 0)) ctx.append('set-cookie', line)
   ctx.set('cache-control', 'no-store')
   if (session !== undefined) {
-    await deps.sessions.end(session.id)
+    await deps.sessions.end(session.id, 'logout')
     deps.metrics.sessionEnded('logout')
     const { refreshToken, accessToken } = session.tokens
     try {

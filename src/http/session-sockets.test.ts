@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream'
 import { createMemoryStore } from '../store/index.ts'
 import { sampleSession } from '../store/store-contract.ts'
 import { createSessionSockets } from './session-sockets.ts'
+import { endSession } from '../session/end-session.ts'
 
 /** A clock the test moves by hand (epoch milliseconds). */
 function settableClock() {
@@ -11,7 +12,7 @@ function settableClock() {
   return { now: () => now, advance: (seconds: number) => { now += seconds * 1000 } }
 }
 
-test('a session\'s WebSockets close when it ends here, ends elsewhere, or times out; others stay open', async () => {
+test('a session\'s WebSockets close when its end is published, when it is gone or timed out at a look-up; others stay open', async () => {
   const clock = settableClock()
   const store = createMemoryStore({ now: clock.now })
   const sockets = createSessionSockets({ store, now: clock.now, sweepMs: 3_600_000 })
@@ -25,14 +26,16 @@ test('a session\'s WebSockets close when it ends here, ends elsewhere, or times 
   }
   const [a, b, c, d] = [open(loggedOut.id), open(endedElsewhere.id), open(idle.id), open(alive.id)]
 
-  sockets.ended(loggedOut.id)
-  assert.equal(a.destroyed, true, 'ended on this instance: closed at once')
+  await new Promise((resolve) => setImmediate(resolve)) // subscribed
+  await endSession(store, loggedOut.id, 'logout')
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(a.destroyed, true, 'its end published (by any instance): closed at once')
   assert.equal(b.destroyed, false)
 
-  await store.deleteSession(endedElsewhere.id) // as another instance would
+  await store.deleteSession(endedElsewhere.id) // gone, its end not heard (a store outage, say)
   clock.advance(61)
   await sockets.sweep()
-  assert.equal(b.destroyed, true, 'ended on another instance: closed by the sweep')
+  assert.equal(b.destroyed, true, 'gone without a word: closed by the look-up')
   assert.equal(c.destroyed, true, 'idle timeout passed: closed by the sweep')
   assert.equal(d.destroyed, false, 'a live session keeps its WebSocket')
 

@@ -5,8 +5,6 @@ import type { SessionStore } from '../store/index.ts'
 export interface SessionSockets {
   /** Watches an upgraded connection that carries `sessionId`: it is closed when that session ends. */
   track(sessionId: string, socket: Duplex): void
-  /** This instance ended the session: close its connections now. */
-  ended(sessionId: string): void
   /** Looks up every watched session once: those that ended anywhere (another instance, a timeout) lose their connections. */
   sweep(): Promise<void>
   close(): void
@@ -22,17 +20,19 @@ export interface SessionSocketsDeps {
 
 /**
  * The WebSockets of each session (SPEC "API routes": a WebSocket that carries a session is closed
- * when that session ends, whatever ends it). Sessions ended here close theirs at once; sessions
- * ended on another instance, or by their idle or absolute timeout, are found by a periodic look-up,
- * one store read per watched session.
+ * when that session ends, whatever ends it). A session's `ended` event, from whichever instance ended
+ * it, closes them at once; a periodic look-up (one store read per watched session) finds the sessions
+ * that timed out, or whose event was missed in a store outage.
  */
 export function createSessionSockets({ store, now, sweepMs = 5000 }: SessionSocketsDeps): SessionSockets {
-  const bySession = new Map<string, Set<Duplex>>()
+  const bySession = new Map<string, { readonly sockets: Set<Duplex>; readonly unsubscribed: Promise<() => Promise<void>> }>()
 
   function ended(sessionId: string): void {
-    const sockets = bySession.get(sessionId)
+    const watched = bySession.get(sessionId)
+    if (watched === undefined) return
     bySession.delete(sessionId)
-    for (const socket of sockets ?? []) socket.destroy()
+    for (const socket of watched.sockets) socket.destroy()
+    void watched.unsubscribed.then((unsubscribe) => unsubscribe()).catch(() => {})
   }
 
   async function sweep(): Promise<void> {
@@ -49,14 +49,24 @@ export function createSessionSockets({ store, now, sweepMs = 5000 }: SessionSock
 
   return {
     track(sessionId, socket) {
-      const sockets = bySession.get(sessionId) ?? new Set()
-      bySession.set(sessionId, sockets.add(socket))
+      let watched = bySession.get(sessionId)
+      if (watched === undefined) {
+        // A subscription that fails (the store is down) leaves the look-up to find the end.
+        const unsubscribed = store.subscribe(sessionId, (event) => { if (event.type === 'ended') ended(sessionId) })
+          .catch(() => async () => {})
+        watched = { sockets: new Set(), unsubscribed }
+        bySession.set(sessionId, watched)
+      }
+      const { sockets } = watched
+      sockets.add(socket)
       socket.once('close', () => {
         sockets.delete(socket)
-        if (sockets.size === 0 && bySession.get(sessionId) === sockets) bySession.delete(sessionId)
+        if (sockets.size === 0 && bySession.get(sessionId) === watched) {
+          bySession.delete(sessionId)
+          void watched.unsubscribed.then((unsubscribe) => unsubscribe()).catch(() => {})
+        }
       })
     },
-    ended,
     sweep,
     close: () => clearInterval(timer),
   }

@@ -3,6 +3,7 @@ import { CloakroomError } from '../errors.ts'
 import type { Refreshed } from '../oidc/index.ts'
 import { refreshLockName, type SessionRecord, type SessionStore } from '../store/index.ts'
 import { needsRefresh } from './rules.ts'
+import { endSession } from './end-session.ts'
 
 export type RefreshOutcome = 'ok' | 'invalid_grant' | 'unavailable'
 
@@ -132,7 +133,8 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     } catch (error) {
       const expired = error instanceof CloakroomError && error.code === 'session_expired'
       if (refreshToken !== undefined) deps.onRefresh?.(expired ? 'invalid_grant' : 'unavailable', current.id)
-      if (expired) await store.deleteSession(current.id)
+      // The grant is gone (revoked at the issuer, or expired there): so is the session.
+      if (expired) await endSession(store, current.id, 'revoked')
       throw error
     }
   }

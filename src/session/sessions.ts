@@ -1,5 +1,6 @@
 import { randomBytes, createHash } from 'node:crypto'
-import type { SessionRecord, SessionStore, TokenSet } from '../store/index.ts'
+import type { EndReason, SessionRecord, SessionStore, TokenSet } from '../store/index.ts'
+import { endSession } from './end-session.ts'
 import type { SessionCookies } from './session-cookies.ts'
 import { expiryReason, isExpired, newSessionRecord, shouldTouch, touched, type SessionTimeouts } from './rules.ts'
 
@@ -10,7 +11,8 @@ export interface Sessions {
   /** Slides the idle timeout for real activity (a request that passed every check); returns the latest record. */
   touch(session: SessionRecord): Promise<SessionRecord>
   start(fields: { sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet }): Promise<SessionRecord>
-  end(sessionId: string): Promise<void>
+  /** Deletes the session and tells every instance why (endSession). */
+  end(sessionId: string, reason: EndReason): Promise<void>
 }
 
 export interface SessionsDeps {
@@ -41,7 +43,7 @@ export function createSessions({ store, cookies, timeouts, now, onExpired }: Ses
       if (session === undefined) return undefined
       const at = nowSeconds()
       if (isExpired(session, at)) {
-        await store.deleteSession(id)
+        await endSession(store, id, 'expired')
         onExpired?.(expiryReason(session, at))
         return undefined
       }
@@ -53,7 +55,10 @@ export function createSessions({ store, cookies, timeouts, now, onExpired }: Ses
       if (!shouldTouch(session, timeouts, at)) return session
       const next = touched(session, timeouts, at)
       // Losing the compare-and-set means another request wrote a newer record (and slid it): use that one.
-      return (await store.updateSession(next)) ? next : (await store.getSession(session.id)) ?? session
+      if (!(await store.updateSession(next))) return (await store.getSession(session.id)) ?? session
+      // Its event streams show the new idle deadline, on every instance (not waited for: best effort).
+      store.publish(session.id, { type: 'changed' }).catch(() => {})
+      return next
     },
 
     async start(fields) {
@@ -63,6 +68,6 @@ export function createSessions({ store, cookies, timeouts, now, onExpired }: Ses
       return session
     },
 
-    end: (sessionId) => store.deleteSession(sessionId),
+    end: (sessionId, reason) => endSession(store, sessionId, reason),
   }
 }
