@@ -30,6 +30,8 @@ import { instrumentOidc } from './observability/instrumented-oidc.ts'
 import { inSpan } from './observability/tracing.ts'
 import { createConcurrencyLimit } from './http/middleware/concurrency-limit.ts'
 import { createSessionSockets } from './http/session-sockets.ts'
+import { createSessionStreams } from './http/session-streams.ts'
+import { eventsHandler } from './http/events.ts'
 import { createClientErrorHandler, createConnectHandler } from './http/client-error.ts'
 
 const REFRESH_OUTCOME = {
@@ -71,6 +73,7 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   const store = instrumentStore(await createStore(config.store, { secrets: config.session.secrets, log, now }), metrics)
   // Whatever ends a session, on whichever instance, publishes its end: its WebSockets here close then.
   const sessionSockets = createSessionSockets({ store, now })
+  const sessionStreams = createSessionStreams({ store, now })
   const oidc = instrumentOidc(await createOidcClient({ config, now, ...(fetch === undefined ? {} : { fetch }) }), metrics)
   const cookies = createSessionCookies(config.session, config.publicUrl.startsWith('https:'), now)
   const sessions = createSessions({ store, cookies, timeouts: config.session, now, onExpired: (reason) => metrics.sessionEnded(reason) })
@@ -93,7 +96,7 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
       : 'refreshed tokens could not be stored; the session will need a new login'),
   })
   const inFlight = createConcurrencyLimit(MAX_IN_FLIGHT_PER_CLIENT)
-  const deps: Deps = { config, now, log, store, oidc, cookies, sessions, refresher, metrics, inFlight, sessionSockets }
+  const deps: Deps = { config, now, log, store, oidc, cookies, sessions, refresher, metrics, inFlight, sessionSockets, sessionStreams }
   const csrf = { headerName: config.csrf.headerName.toLowerCase(), origin: new URL(config.publicUrl).origin }
   const forwarder = createForwarder({
     config, isOwnCookie: cookies.isOwnCookie, writeError: writeProblem,
@@ -118,6 +121,7 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   router.post('/auth/logout', logoutPostHandler(deps, csrf))
   router.get('/auth/logout', logoutGetHandler(deps))
   router.post('/auth/backchannel-logout', backchannelLogoutHandler(deps))
+  router.get('/auth/events', eventsHandler(deps, csrf))
 
   // Behind n trusted proxies, the client is the address the outermost one saw: the nth X-Forwarded-For
   // entry from the right. Entries left of it are whatever the client sent (rate-limit bypass otherwise).
@@ -164,6 +168,8 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   return {
     port,
     async close(drainMs = 10_000) {
+      // Event streams never end by themselves: end them now, and the browsers reconnect elsewhere.
+      sessionStreams.close()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       // Keep-alive connections turn idle as their requests finish: close each one as soon as it does.
       const sweep = setInterval(() => server.closeIdleConnections(), 50)

@@ -6,6 +6,7 @@ import type { SessionStore } from '../store/index.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import type { ConcurrencyLimit } from './middleware/concurrency-limit.ts'
 import type { SessionSockets } from './session-sockets.ts'
+import type { SessionStreams } from './session-streams.ts'
 
 /** Everything the endpoints need, built once by server.ts. Time is a parameter (epoch milliseconds). */
 export interface Deps {
@@ -22,4 +23,6 @@ export interface Deps {
   readonly inFlight: ConcurrencyLimit
   /** The WebSockets of each session, closed when it ends. */
   readonly sessionSockets: SessionSockets
+  /** The event streams (GET /auth/events) of each session. */
+  readonly sessionStreams: SessionStreams
 }

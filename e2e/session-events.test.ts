@@ -1,0 +1,89 @@
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { startStack, type Stack } from './fixtures/stack.ts'
+import { openEventStream } from './fixtures/event-stream.ts'
+import type { CookieClient } from './fixtures/cookie-client.ts'
+import { SESSION_SECRET, type CloakroomProcess } from './fixtures/cloakroom.ts'
+
+// GET /auth/events over two instances on one Redis: a session's end, on whichever instance and by
+// whatever path, reaches its streams everywhere within a second; expiry needs no request.
+
+const CSRF = { 'x-csrf': '1' }
+let stack: Stack
+let a: CloakroomProcess
+let b: CloakroomProcess
+before(async () => {
+  stack = await startStack({ instances: 2, config: { session: { secrets: [SESSION_SECRET], idleTimeout: '4s' }, login: { ratePerMinute: 1000 } } })
+  ;[a, b] = stack.instances as [CloakroomProcess, CloakroomProcess]
+})
+after(async () => { await stack.stop() })
+
+const cookieOf = (client: CookieClient) => `cloakroom=${client.cookies(stack.cloakroom.url).get('cloakroom')}`
+const events = (instance: CloakroomProcess, cookie: string, headers: Record<string, string> = {}) =>
+  openEventStream(`${instance.url}/auth/events`, { cookie, ...headers })
+
+describe('GET /auth/events', () => {
+  test('the first event gives the deadlines; a logout on the other instance reaches the stream within a second, as ended, and the stream closes', async () => {
+    const cookie = cookieOf((await stack.login()).client)
+    const stream = await events(b, cookie)
+    assert.equal(stream.status, 200)
+    const first = await stream.next('session')
+    const user = await (await fetch(`${a.url}/auth/user`, { headers: { ...CSRF, cookie } })).json() as { session: { expiresAt: number; idleExpiresAt: number } }
+    assert.deepEqual(first.data, { expiresAt: user.session.expiresAt, idleExpiresAt: user.session.idleExpiresAt })
+    const sent = performance.now()
+    assert.equal((await fetch(`${a.url}/auth/logout`, { method: 'POST', headers: { ...CSRF, cookie } })).status, 200)
+    const ended = await stream.next('ended')
+    assert.deepEqual(ended.data, { reason: 'logout' })
+    console.log(`ended reached the stream on the other instance ${(ended.at - sent).toFixed(0)} ms after the logout was sent`)
+    assert.ok(ended.at - sent < 1000)
+    await stream.closed
+  })
+
+  test('a back-channel logout from the IdP reaches the stream on the other instance as ended: backchannel', async () => {
+    const { client } = await stack.login()
+    const stream = await events(b, cookieOf(client))
+    await stream.next('session')
+    const sent = performance.now()
+    await stack.logoutAtIdp(client)
+    const ended = await stream.next('ended')
+    assert.deepEqual(ended.data, { reason: 'backchannel' })
+    assert.ok(ended.at - sent < 1000)
+  })
+
+  test('an idle session is announced as expired with no request arriving, on every instance\'s stream (open streams do not keep it alive)', async () => {
+    const cookie = cookieOf((await stack.login()).client)
+    const [onA, onB] = await Promise.all([events(a, cookie), events(b, cookie)])
+    const { data } = await onA.next('session') as { data: { idleExpiresAt: number } }
+    const [endedA, endedB] = await Promise.all([onA.next('ended', 8000), onB.next('ended', 8000)])
+    assert.deepEqual([endedA.data, endedB.data], [{ reason: 'expired' }, { reason: 'expired' }])
+    console.log(`expired announced on both instances ${(Date.now() / 1000 - data.idleExpiresAt).toFixed(2)} s after the idle deadline, with two streams open and no request`)
+    assert.ok(Date.now() / 1000 >= data.idleExpiresAt, 'not before the deadline')
+    assert.equal((await fetch(`${b.url}/api/x`, { headers: { ...CSRF, cookie } })).status, 401)
+  })
+
+  test('activity on another instance that slides the idle deadline is told to the stream', async () => {
+    const cookie = cookieOf((await stack.login()).client)
+    const stream = await events(b, cookie)
+    const first = await stream.next('session') as { data: { idleExpiresAt: number } }
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    assert.equal((await fetch(`${a.url}/api/x`, { headers: { ...CSRF, cookie } })).status, 200)
+    const deadline = Date.now() + 3000
+    while (stream.events.filter((e) => e.event === 'session').length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    const moved = stream.events.filter((e) => e.event === 'session').at(-1) as { data: { idleExpiresAt: number } }
+    assert.ok(moved.data.idleExpiresAt > first.data.idleExpiresAt, `idle deadline ${first.data.idleExpiresAt} → ${moved.data.idleExpiresAt}`)
+    stream.close()
+  })
+
+  test('no session is 401; a foreign Origin or a cross-site fetch is 403 origin_mismatch; past 32 streams 429', async () => {
+    assert.equal((await events(a, 'cloakroom=nope')).status, 401)
+    const cookie = cookieOf((await stack.login()).client)
+    assert.equal((await events(a, cookie, { origin: 'https://evil.example' })).status, 403)
+    assert.equal((await events(a, cookie, { 'sec-fetch-site': 'cross-site' })).status, 403)
+    const streams = await Promise.all(Array.from({ length: 32 }, () => events(a, cookie)))
+    assert.deepEqual(new Set(streams.map((s) => s.status)), new Set([200]))
+    const refused = await fetch(`${a.url}/auth/events`, { headers: { cookie } })
+    assert.equal(refused.status, 429)
+    assert.equal((await refused.json() as { code: string }).code, 'rate_limited')
+    for (const stream of streams) stream.close()
+  })
+})
