@@ -3,6 +3,7 @@ import { CloakroomError } from '../errors.ts'
 import type { AppState } from './app-state.ts'
 import type { Deps } from './deps.ts'
 import { bindingHash } from '../session/index.ts'
+import { summarizeUserAgent } from '../session/user-agent.ts'
 
 const OAUTH_ERROR = /^[\x20-\x7e]{1,64}$/
 
@@ -51,7 +52,7 @@ export function callbackHandler(deps: Deps): Middleware<AppState> {
 
     const previous = await deps.cookies.readSessionId(cookieHeader)
     if (previous !== undefined) await deps.sessions.end(previous, 'replaced')
-    const session = await deps.sessions.start({ sub: claims.sub, claims, tokens })
+    const session = await deps.sessions.start({ sub: claims.sub, claims, tokens, userAgent: summarizeUserAgent(ctx.get('user-agent') || undefined) })
     deps.metrics.sessionStarted()
     ctx.append('set-cookie', await deps.cookies.sessionCookie(session.id))
     ctx.state.log.info({ event: 'login' }, 'session started')

@@ -4,7 +4,7 @@ import { sessionDeadline, type SessionRecord, type TokenSet } from '../store/ind
 export interface SessionTimeouts { readonly idleTimeout: number; readonly absoluteTimeout: number }
 
 export function newSessionRecord(
-  fields: { id: string; sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet },
+  fields: { id: string; sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet; userAgent?: string | undefined },
   timeouts: SessionTimeouts,
   now: number,
 ): SessionRecord {
@@ -12,8 +12,10 @@ export function newSessionRecord(
   const idpSid = fields.claims['sid']
   return {
     ...fields,
+    userAgent: fields.userAgent,
     idpSid: typeof idpSid === 'string' ? idpSid : undefined,
     createdAt: now,
+    lastSeenAt: now,
     absoluteExpiresAt,
     idleExpiresAt: Math.min(now + timeouts.idleTimeout, absoluteExpiresAt),
     version: 1,
@@ -45,7 +47,7 @@ export function shouldTouch(session: SessionRecord, timeouts: SessionTimeouts, n
 
 /** The session as it is after activity at `now` (the version bump makes the write a compare-and-set). */
 export function touched(session: SessionRecord, timeouts: SessionTimeouts, now: number): SessionRecord {
-  return { ...session, idleExpiresAt: nextIdleExpiry(session, timeouts, now), version: session.version + 1 }
+  return { ...session, idleExpiresAt: nextIdleExpiry(session, timeouts, now), lastSeenAt: now, version: session.version + 1 }
 }
 
 /**

@@ -10,7 +10,9 @@ export interface Sessions {
   fromCookie(cookieHeader: string | undefined): Promise<SessionRecord | undefined>
   /** Slides the idle timeout for real activity (a request that passed every check); returns the latest record. */
   touch(session: SessionRecord): Promise<SessionRecord>
-  start(fields: { sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet }): Promise<SessionRecord>
+  start(fields: { sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet; userAgent?: string | undefined }): Promise<SessionRecord>
+  /** Every live session of a subject, on every instance (the store's index by subject). */
+  ofSubject(sub: string): Promise<SessionRecord[]>
   /** Deletes the session and tells every instance why (endSession). */
   end(sessionId: string, reason: EndReason): Promise<void>
 }
@@ -69,5 +71,12 @@ export function createSessions({ store, cookies, timeouts, now, onExpired }: Ses
     },
 
     end: (sessionId, reason) => endSession(store, sessionId, reason),
+
+    async ofSubject(sub) {
+      const at = nowSeconds()
+      const found = await Promise.all((await store.sessionsOf({ sub })).map((id) => store.getSession(id)))
+      // The index may name sessions that ended, and a stale entry must never show another's session.
+      return found.filter((session): session is SessionRecord => session !== undefined && session.sub === sub && !isExpired(session, at))
+    },
   }
 }

@@ -51,6 +51,9 @@ function toSessionRecord(value: unknown): SessionRecord {
     idpSid: optionalStr(value, 'idpSid'),
     tokens: toTokenSet(value['tokens']),
     createdAt: num(value, 'createdAt'),
+    // Records written before these fields existed: last seen at login, no browser name.
+    lastSeenAt: optionalNum(value, 'lastSeenAt') ?? num(value, 'createdAt'),
+    userAgent: optionalStr(value, 'userAgent'),
     absoluteExpiresAt: num(value, 'absoluteExpiresAt'),
     idleExpiresAt: num(value, 'idleExpiresAt'),
     version: num(value, 'version'),

@@ -36,6 +36,8 @@ export function sampleSession(at: number, idleIn = 1800, absoluteIn = 43_200): S
       scope: 'openid profile offline_access',
     },
     createdAt: at,
+    lastSeenAt: at,
+    userAgent: 'Firefox on Linux',
     idleExpiresAt: at + idleIn,
     absoluteExpiresAt: at + absoluteIn,
     version: 1,

@@ -24,6 +24,10 @@ export interface SessionRecord {
   readonly idpSid: string | undefined
   readonly tokens: TokenSet
   readonly createdAt: EpochSeconds
+  /** The last activity that slid the idle timeout (so written at most once a minute). */
+  readonly lastSeenAt: EpochSeconds
+  /** A short name of the browser that logged in ("Firefox on Linux"), for the session list. */
+  readonly userAgent: string | undefined
   readonly absoluteExpiresAt: EpochSeconds
   readonly idleExpiresAt: EpochSeconds
   /** Bumped by every successful update; compare-and-set guards concurrent writers. */
