@@ -87,3 +87,58 @@ describe('GET /auth/events', () => {
     for (const stream of streams) stream.close()
   })
 })
+
+/** Logs a fresh account in, twice if asked (two browsers of one user): its sessions are its own. */
+async function loginTwice(account: string): Promise<[string, string]> {
+  stack.idp.setUser(account)
+  try {
+    return [cookieOf((await stack.login()).client), cookieOf((await stack.login()).client)]
+  } finally {
+    stack.idp.setUser('alice')
+  }
+}
+
+describe('session management', () => {
+  test('GET /auth/sessions lists the subject\'s sessions from every instance; DELETE ends another one, whose stream hears revoked', async () => {
+    const [mine, other] = await loginTwice(`list-${Date.now()}`)
+    const sidOf = async (cookie: string) => ((await (await fetch(`${a.url}/auth/user`, { headers: { ...CSRF, cookie } })).json()) as { session: { sid: string } }).session.sid
+    const [mySid, otherSid] = [await sidOf(mine), await sidOf(other)]
+    const listed = await (await fetch(`${b.url}/auth/sessions`, { headers: { ...CSRF, cookie: mine } })).json() as { sessions: Array<{ sid: string; current: boolean; userAgent: string | null; createdAt: number; lastSeenAt: number; expiresAt: number }> }
+    assert.deepEqual(listed.sessions.map((s) => [s.sid, s.current]).sort(), [[mySid, true], [otherSid, false]].sort())
+    for (const s of listed.sessions) {
+      assert.ok(s.createdAt <= s.lastSeenAt && s.lastSeenAt < s.expiresAt)
+      assert.equal(typeof s.userAgent, 'string')
+    }
+    const stream = await events(b, other)
+    await stream.next('session')
+    assert.equal((await fetch(`${a.url}/auth/sessions/${otherSid}`, { method: 'DELETE', headers: CSRF })).status, 401, 'needs a session')
+    assert.equal((await fetch(`${a.url}/auth/sessions/${otherSid}`, { method: 'DELETE', headers: { cookie: mine } })).status, 403, 'needs the CSRF header')
+    assert.equal((await fetch(`${a.url}/auth/sessions/${otherSid}`, { method: 'DELETE', headers: { ...CSRF, cookie: mine } })).status, 204)
+    assert.deepEqual((await stream.next('ended')).data, { reason: 'revoked' })
+    assert.equal((await fetch(`${b.url}/api/x`, { headers: { ...CSRF, cookie: other } })).status, 401)
+    assert.equal((await fetch(`${b.url}/api/x`, { headers: { ...CSRF, cookie: mine } })).status, 200, 'the deleting session lives on')
+  })
+
+  test('DELETE of a sid that is not one of this subject\'s live sessions is 404, and ends nothing', async () => {
+    const [mine] = await loginTwice(`mine-${Date.now()}`)
+    const [theirs] = await loginTwice(`theirs-${Date.now()}`)
+    const theirSid = ((await (await fetch(`${a.url}/auth/user`, { headers: { ...CSRF, cookie: theirs } })).json()) as { session: { sid: string } }).session.sid
+    for (const sid of [theirSid, 'nope', encodeURIComponent('../x')]) {
+      const response = await fetch(`${a.url}/auth/sessions/${sid}`, { method: 'DELETE', headers: { ...CSRF, cookie: mine } })
+      assert.equal(response.status, 404, sid)
+    }
+    assert.equal((await fetch(`${a.url}/api/x`, { headers: { ...CSRF, cookie: theirs } })).status, 200)
+  })
+
+  test('POST /auth/logout with {"everywhere":true} ends every session of the subject, each stream told logout', async () => {
+    const [one, two] = await loginTwice(`everywhere-${Date.now()}`)
+    const stream = await events(b, two)
+    await stream.next('session')
+    const out = await fetch(`${a.url}/auth/logout`, { method: 'POST', headers: { ...CSRF, cookie: one, 'content-type': 'application/json' }, body: '{"everywhere":true}' })
+    assert.equal(out.status, 200)
+    assert.deepEqual((await stream.next('ended')).data, { reason: 'logout' })
+    for (const cookie of [one, two]) assert.equal((await fetch(`${b.url}/api/x`, { headers: { ...CSRF, cookie } })).status, 401)
+    const bad = await fetch(`${a.url}/auth/logout`, { method: 'POST', headers: { ...CSRF, 'content-type': 'application/json' }, body: '{"everywhere":"yes"}' })
+    assert.equal(bad.status, 400)
+  })
+})

@@ -32,6 +32,7 @@ import { createConcurrencyLimit } from './http/middleware/concurrency-limit.ts'
 import { createSessionSockets } from './http/session-sockets.ts'
 import { createSessionStreams } from './http/session-streams.ts'
 import { eventsHandler } from './http/events.ts'
+import { sessionDeleteHandler, sessionListHandler } from './http/session-list.ts'
 import { createClientErrorHandler, createConnectHandler } from './http/client-error.ts'
 
 const REFRESH_OUTCOME = {
@@ -122,6 +123,8 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   router.get('/auth/logout', logoutGetHandler(deps))
   router.post('/auth/backchannel-logout', backchannelLogoutHandler(deps))
   router.get('/auth/events', eventsHandler(deps, csrf))
+  router.get('/auth/sessions', sessionListHandler(deps, csrf))
+  router.delete('/auth/sessions/:sid', sessionDeleteHandler(deps, csrf))
 
   // Behind n trusted proxies, the client is the address the outermost one saw: the nth X-Forwarded-For
   // entry from the right. Entries left of it are whatever the client sent (rate-limit bypass otherwise).

@@ -3,7 +3,7 @@ import type { Middleware } from 'koa'
 import { CloakroomError } from '../errors.ts'
 import type { AppState } from './app-state.ts'
 import type { Deps } from './deps.ts'
-import { readForm } from './read-form.ts'
+import { readForm } from './read-body.ts'
 import type { LogoutTokenClaims } from '../oidc/index.ts'
 
 /** The sessions a logout token names: by IdP sid (only those of its sub, when it names one too), else every session of its sub. */

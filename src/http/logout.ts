@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import type { Context, Middleware } from 'koa'
 import { CloakroomError } from '../errors.ts'
 import { publicSessionId } from '../session/index.ts'
@@ -6,44 +7,35 @@ import type { SessionRecord } from '../store/index.ts'
 import type { AppState } from './app-state.ts'
 import type { Deps } from './deps.ts'
 import { checkCsrf, type CsrfOptions } from './middleware/csrf.ts'
-import { describeCause } from './middleware/problem.ts'
+import { readJson } from './read-body.ts'
+import { terminate } from './terminate.ts'
 import { optionalSession } from './require-session.ts'
 
 /**
- * Ends a session: deletes it from the store and clears the cookie (first, so no request can use or
- * refresh it meanwhile) with every login cookie the browser sent (a login left unfinished in another
- * tab must not sign the user back in), then revokes its refresh token at the issuer (RFC 7009; the
- * access token when there is none). A failed revocation is logged, never a reason to keep the session. Returns
- * the issuer's end-session URL, if it has one: without a session too, so the user can still end
- * the IdP's session (it then asks them to confirm, having no id_token_hint).
+ * Logs out: clears the cookie with every login cookie the browser sent (a login left unfinished in
+ * another tab must not sign the user back in), and ends the session (terminate: deleted, told
+ * everywhere, its refresh token revoked); `everywhere`, every session of its subject. Returns the
+ * issuer's end-session URL, if it has one: without a session too, so the user can still end the
+ * IdP's session (it then asks them to confirm, having no id_token_hint).
  */
-async function endSession(ctx: Context & { state: AppState }, deps: Deps, session: SessionRecord | undefined): Promise<string | undefined> {
+async function logOut(ctx: Context & { state: AppState }, deps: Deps, session: SessionRecord | undefined, everywhere = false): Promise<string | undefined> {
   ctx.append('set-cookie', deps.cookies.clearSessionCookie())
   for (const line of deps.cookies.clearLoginCookies(ctx.get('cookie') || undefined, 0)) ctx.append('set-cookie', line)
   ctx.set('cache-control', 'no-store')
   if (session !== undefined) {
-    await deps.sessions.end(session.id, 'logout')
-    deps.metrics.sessionEnded('logout')
-    const { refreshToken, accessToken } = session.tokens
-    try {
-      const revoked = await deps.oidc.revoke(refreshToken ?? accessToken, refreshToken === undefined ? 'access_token' : 'refresh_token')
-      ctx.state.log.info({ event: 'logout', revoked }, revoked
-        ? 'session ended; its token revoked at the issuer'
-        : 'session ended; nothing revoked: the issuer has no revocation endpoint')
-    } catch (error) {
-      // The cause names what to fix (an invalid_client names the config keys), never a secret.
-      const cause = error instanceof CloakroomError && error.cause !== undefined ? error.cause : error
-      ctx.state.log.warn({ event: 'logout', cause: describeCause(cause) }, 'token revocation failed; session ended anyway')
-    }
+    const others = everywhere ? (await deps.sessions.ofSubject(session.sub)).filter((other) => other.id !== session.id) : []
+    await terminate(deps, ctx.state.log, session, 'logout', 'logout')
+    await Promise.all(others.map((other) => terminate(deps, ctx.state.log, other, 'logout', 'logout')))
   }
   return deps.oidc.endSessionUrl(session?.tokens.idToken).catch(() => undefined)
 }
 
-/** POST /auth/logout (CSRF header required): 200 {"logoutUrl": …}, with or without a session. */
+/** POST /auth/logout (CSRF header required): 200 {"logoutUrl": …}, with or without a session; `{"everywhere":true}` ends every session of the subject. */
 export function logoutPostHandler(deps: Deps, csrf: CsrfOptions): Middleware<AppState> {
   return async (ctx) => {
     checkCsrf(ctx.headers, csrf)
-    const logoutUrl = await endSession(ctx, deps, await optionalSession(ctx, deps))
+    const { everywhere } = await readLogoutOptions(ctx.req)
+    const logoutUrl = await logOut(ctx, deps, await optionalSession(ctx, deps), everywhere)
     ctx.body = { logoutUrl: logoutUrl ?? null }
   }
 }
@@ -62,7 +54,7 @@ export function logoutGetHandler(deps: Deps): Middleware<AppState> {
     if (session === undefined || !sameText(sid, publicSessionId(session.id))) {
       throw new CloakroomError('bad_request', 'This logout link is not for the current session.')
     }
-    const logoutUrl = await endSession(ctx, deps, session)
+    const logoutUrl = await logOut(ctx, deps, session)
     ctx.redirect(logoutUrl ?? deps.config.oidc.postLogoutRedirectUri)
   }
 }
@@ -70,4 +62,13 @@ export function logoutGetHandler(deps: Deps): Middleware<AppState> {
 function sameText(a: string, b: string): boolean {
   const [x, y] = [Buffer.from(a), Buffer.from(b)]
   return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/** The optional JSON body of POST /auth/logout: `{"everywhere": true}`; no body, `{}`. */
+async function readLogoutOptions(req: IncomingMessage): Promise<{ everywhere: boolean }> {
+  const body = await readJson(req, 1024)
+  if (body === undefined) return { everywhere: false }
+  const everywhere = (body as { everywhere?: unknown }).everywhere
+  if (everywhere !== undefined && typeof everywhere !== 'boolean') throw new CloakroomError('bad_request', 'everywhere must be true or false')
+  return { everywhere: everywhere === true }
 }
