@@ -2,6 +2,8 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startStack, type Stack } from './fixtures/stack.ts'
 import { openEventStream } from './fixtures/event-stream.ts'
+import { freePort } from './fixtures/free-port.ts'
+import { webSocketHandshake } from './fixtures/websocket.ts'
 import type { CookieClient } from './fixtures/cookie-client.ts'
 import { SESSION_SECRET, type CloakroomProcess } from './fixtures/cloakroom.ts'
 
@@ -9,11 +11,20 @@ import { SESSION_SECRET, type CloakroomProcess } from './fixtures/cloakroom.ts'
 // whatever path, reaches its streams everywhere within a second; expiry needs no request.
 
 const CSRF = { 'x-csrf': '1' }
+const ADMIN_TOKEN = 'e2e-admin-token-0123456789-0123456789'
 let stack: Stack
 let a: CloakroomProcess
 let b: CloakroomProcess
+let adminUrl: string
 before(async () => {
-  stack = await startStack({ instances: 2, config: { session: { secrets: [SESSION_SECRET], idleTimeout: '4s' }, login: { ratePerMinute: 1000 } } })
+  const adminPort = await freePort()
+  adminUrl = `http://127.0.0.1:${adminPort}`
+  stack = await startStack({
+    instances: 2,
+    config: { session: { secrets: [SESSION_SECRET], idleTimeout: '4s' }, login: { ratePerMinute: 1000 } },
+    // The admin API on instance A only: an incident responder's call ends sessions served by B.
+    perInstance: (index) => index === 0 ? { admin: { listen: { host: '127.0.0.1', port: adminPort }, token: ADMIN_TOKEN } } : {},
+  })
   ;[a, b] = stack.instances as [CloakroomProcess, CloakroomProcess]
 })
 after(async () => { await stack.stop() })
@@ -140,5 +151,53 @@ describe('session management', () => {
     for (const cookie of [one, two]) assert.equal((await fetch(`${b.url}/api/x`, { headers: { ...CSRF, cookie } })).status, 401)
     const bad = await fetch(`${a.url}/auth/logout`, { method: 'POST', headers: { ...CSRF, 'content-type': 'application/json' }, body: '{"everywhere":"yes"}' })
     assert.equal(bad.status, 400)
+  })
+})
+
+describe('admin API', () => {
+  const admin = (method: string, query: string, token = ADMIN_TOKEN) =>
+    fetch(`${adminUrl}/admin/sessions?${query}`, { method, headers: { authorization: `Bearer ${token}` } })
+
+  test('DELETE /admin/sessions?sub= ends the subject\'s sessions: their streams on the other instance hear revoked, their WebSockets close', async () => {
+    const account = `incident-${Date.now()}`
+    const [one, two] = await loginTwice(account)
+    const stream = await events(b, one)
+    await stream.next('session')
+    const socket = await webSocketHandshake(b.url, '/api/hold', { origin: stack.cloakroom.url, cookie: two })
+    assert.equal(socket.status, 101)
+    const listed = await (await admin('GET', `sub=${account}`)).json() as { sessions: Array<{ sid: string }> }
+    assert.equal(listed.sessions.length, 2)
+    const sent = performance.now()
+    const ended = await admin('DELETE', `sub=${account}`)
+    assert.equal(ended.status, 200)
+    assert.deepEqual(await ended.json(), { ended: 2 })
+    const heard = await stream.next('ended')
+    assert.deepEqual(heard.data, { reason: 'revoked' })
+    await Promise.race([socket.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the WebSocket outlived its session')), 1000))])
+    console.log(`admin DELETE: stream told ${(heard.at - sent).toFixed(0)} ms after, WebSocket closed within ${(performance.now() - sent).toFixed(0)} ms`)
+    for (const cookie of [one, two]) assert.equal((await fetch(`${b.url}/api/x`, { headers: { ...CSRF, cookie } })).status, 401)
+    assert.deepEqual(await (await admin('GET', `sub=${account}`)).json(), { sessions: [] })
+  })
+
+  test('DELETE /admin/sessions?sid= ends that one session', async () => {
+    const [one, two] = await loginTwice(`one-of-two-${Date.now()}`)
+    const sid = ((await (await fetch(`${a.url}/auth/user`, { headers: { ...CSRF, cookie: one } })).json()) as { session: { sid: string } }).session.sid
+    assert.deepEqual(await (await admin('DELETE', `sid=${encodeURIComponent(sid)}`)).json(), { ended: 1 })
+    assert.equal((await fetch(`${a.url}/api/x`, { headers: { ...CSRF, cookie: one } })).status, 401)
+    assert.equal((await fetch(`${a.url}/api/x`, { headers: { ...CSRF, cookie: two } })).status, 200)
+  })
+
+  test('a missing or wrong token is 401 and ends nothing; a bad query is 400; the admin API is not on the public port', async () => {
+    const [cookie] = await loginTwice(`guarded-${Date.now()}`)
+    const sub = ((await (await fetch(`${a.url}/auth/user`, { headers: { ...CSRF, cookie } })).json()) as { sub: string }).sub
+    for (const token of ['', 'x', ADMIN_TOKEN.slice(0, -1), `${ADMIN_TOKEN}x`]) assert.equal((await admin('DELETE', `sub=${sub}`, token)).status, 401, token)
+    assert.equal((await fetch(`${adminUrl}/admin/sessions?sub=${sub}`, { method: 'DELETE' })).status, 401)
+    assert.equal((await admin('GET', '')).status, 400)
+    assert.equal((await admin('GET', `sub=${sub}&sid=x`)).status, 400)
+    assert.equal((await fetch(`${a.url}/admin/sessions?sub=${sub}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status, 404)
+    assert.equal((await fetch(`${a.url}/api/x`, { headers: { ...CSRF, cookie } })).status, 200)
+    const log = stack.instances[0]?.output() ?? ''
+    assert.match(log, /"event":"admin".*"outcome":"refused"/)
+    assert.doesNotMatch(log, new RegExp(ADMIN_TOKEN), 'the token is never logged')
   })
 })

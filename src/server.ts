@@ -32,6 +32,7 @@ import { createConcurrencyLimit } from './http/middleware/concurrency-limit.ts'
 import { createSessionSockets } from './http/session-sockets.ts'
 import { createSessionStreams } from './http/session-streams.ts'
 import { eventsHandler } from './http/events.ts'
+import { serveAdmin } from './http/admin.ts'
 import { sessionDeleteHandler, sessionListHandler } from './http/session-list.ts'
 import { createClientErrorHandler, createConnectHandler } from './http/client-error.ts'
 
@@ -167,6 +168,7 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   await listen(server, config.listen.port, config.listen.host)
   const port = (server.address() as AddressInfo).port
   const metricsServer = config.metrics.listen === null ? undefined : await serveMetrics(metrics, config.metrics.listen)
+  const adminServer = config.admin.listen === null || config.admin.token === undefined ? undefined : await serveAdmin(deps, config.admin.listen, config.admin.token)
 
   return {
     port,
@@ -186,6 +188,7 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
       clearInterval(sweep)
       clearTimeout(deadline)
       metricsServer?.close()
+      adminServer?.close()
       sessionSockets.close()
       forwarder.close()
       await store.close()

@@ -2,7 +2,7 @@ import { TOP_LEVEL_KEYS } from './load-config.ts'
 import { CSRF_KEYS } from './read-csrf.ts'
 import { OIDC_KEYS } from './read-oidc.ts'
 import { ROUTE_KEYS } from './read-routes.ts'
-import { HOST_PORT_KEYS, LOGIN_KEYS, METRICS_KEYS, TIMEOUTS_KEYS, TOKENS_KEYS } from './read-sections.ts'
+import { ADMIN_KEYS, HOST_PORT_KEYS, LOGIN_KEYS, METRICS_KEYS, TIMEOUTS_KEYS, TOKENS_KEYS } from './read-sections.ts'
 import { SESSION_KEYS } from './read-session.ts'
 import { STORE_KEYS } from './read-store.ts'
 
@@ -22,6 +22,8 @@ const SECTIONS: Readonly<Record<string, readonly string[]>> = {
   login: LOGIN_KEYS,
   metrics: METRICS_KEYS,
   'metrics.listen': HOST_PORT_KEYS,
+  admin: ADMIN_KEYS,
+  'admin.listen': HOST_PORT_KEYS,
   csrf: CSRF_KEYS,
   'routes[]': ROUTE_KEYS,
 }

@@ -82,6 +82,7 @@ const BASE = {
   timeouts: {},
   login: {},
   metrics: { listen: { port: 9464 } },
+  admin: { listen: { port: 9465 }, token: 'admin-token-0123456789-0123456789-01' },
   csrf: {},
   routes: [{ path: '/api', target: 'http://127.0.0.1:7000' }],
 }

@@ -18,7 +18,7 @@ function yamlWith(sections: Record<string, string>): string {
 
 interface Row { readonly name: string; readonly yaml: string; readonly env?: Record<string, string>; readonly lines: readonly string[] }
 
-const KEYS_LIST = 'listen, publicUrl, trustProxy, oidc, session, store, tokens, timeouts, login, metrics, csrf, routes'
+const KEYS_LIST = 'listen, publicUrl, trustProxy, oidc, session, store, tokens, timeouts, login, metrics, admin, csrf, routes'
 
 const rows: readonly Row[] = [
   { name: 'the base is valid', yaml: yamlWith({}), lines: [] },

@@ -53,6 +53,7 @@ test('a minimal config gets every default', () => {
     timeouts: { idp: 10, upstreamConnect: 5, upstream: 60 },
     login: { ratePerMinute: 60 },
     metrics: { listen: null },
+    admin: { listen: null, token: undefined },
     csrf: { headerName: 'X-CSRF' },
     routes: [{ path: '/api', target: 'http://127.0.0.1:7000', static: undefined, token: 'user', stripPath: false, csrf: true }],
   }
@@ -112,6 +113,7 @@ routes:
     timeouts: { idp: 2, upstreamConnect: 1, upstream: 0.5 },
     login: { ratePerMinute: 5 },
     metrics: { listen: { host: '127.0.0.1', port: 9464 } },
+    admin: { listen: null, token: undefined },
     csrf: { headerName: 'X-Requested-By' },
     routes: [
       { path: '/api', target: 'http://127.0.0.1:7000/v1', static: undefined, token: 'optional', stripPath: true, csrf: true },
@@ -224,7 +226,7 @@ test('a key that is a YAML collection is reported as unknown, without the YAML l
   process.on('warning', listener)
   try {
     assert.deepEqual(problemsOf(`${MINIMAL}? [a, b]\n: 1\n`), [
-      '"[ a, b ]": unknown key (expected one of: listen, publicUrl, trustProxy, oidc, session, store, tokens, timeouts, login, metrics, csrf, routes)',
+      '"[ a, b ]": unknown key (expected one of: listen, publicUrl, trustProxy, oidc, session, store, tokens, timeouts, login, metrics, admin, csrf, routes)',
     ])
     // process.emitWarning reports on the next tick.
     await new Promise((resolve) => setImmediate(resolve))
@@ -250,7 +252,7 @@ test('loadConfigFile resolves relative paths against the file and reports an unr
 
 test('config/example.yaml is a valid config that trusts no front proxy', () => {
   const file = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
-  const config = loadConfigFile(file, { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: SECRET })
+  const config = loadConfigFile(file, { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: SECRET, CLOAKROOM_ADMIN_TOKEN: SECRET })
   assert.equal(config.trustProxy, 0)
   assert.deepEqual(configWarnings(config), [])
 })
@@ -265,4 +267,23 @@ test('ConfigError carries its lines and joins them into the message', () => {
   assert.equal(error.message, 'a: one\nb: two')
   assert.deepEqual(error.lines, ['a: one', 'b: two'])
   assert.ok(error instanceof Error)
+})
+
+test('admin: off by default; on its own loopback listener with a token of at least 32 characters, never on another listener\'s port', () => {
+  const token = 'a'.repeat(32)
+  assert.deepEqual(loadConfig(MINIMAL, ENV).admin, { listen: null, token: undefined })
+  assert.deepEqual(loadConfig(`${MINIMAL}admin: { listen: { port: 9465 }, token: ${token} }\n`, ENV).admin, { listen: { host: '127.0.0.1', port: 9465 }, token })
+  const problems = (yaml: string) => {
+    try {
+      loadConfig(`${MINIMAL}${yaml}`, { ...ENV, ADMIN_TOKEN: 'short' })
+      return ''
+    } catch (error) {
+      return (error as Error).message
+    }
+  }
+  assert.match(problems('admin: { listen: { port: 9465 } }\n'), /admin\.token: required \(a string of at least 32 characters, when admin\.listen is set\)/)
+  const short = problems('admin: { listen: { port: 9465 }, token: "${ADMIN_TOKEN}" }\n')
+  assert.match(short, /admin\.token: must be at least 32 characters \(got 5 from \$\{ADMIN_TOKEN\}/)
+  assert.doesNotMatch(short, /short/, 'the token itself is never echoed')
+  assert.match(problems(`metrics: { listen: { port: 9464 } }\nadmin: { listen: { port: 9464 }, token: ${token} }\n`), /admin\.listen\.port: must differ from metrics\.listen\.port/)
 })

@@ -6,7 +6,7 @@ import { parseYaml } from './parse-yaml.ts'
 import { readCsrf } from './read-csrf.ts'
 import { readOidc } from './read-oidc.ts'
 import { readRoutes } from './read-routes.ts'
-import { readHostPort, readLogin, readMetrics, readPublicUrl, readTimeouts, readTokens, readTrustProxy } from './read-sections.ts'
+import { readAdmin, readHostPort, readLogin, readMetrics, readPublicUrl, readTimeouts, readTokens, readTrustProxy } from './read-sections.ts'
 import { readSession } from './read-session.ts'
 import { readStore } from './read-store.ts'
 import { type Env, substituteEnv } from './substitute-env.ts'
@@ -16,7 +16,7 @@ import { NO_ORIGINS, type OriginOf, variableOrigins } from './variable-origin.ts
 
 /** The top-level keys of a config file. */
 export const TOP_LEVEL_KEYS: readonly string[] = [
-  'listen', 'publicUrl', 'trustProxy', 'oidc', 'session', 'store', 'tokens', 'timeouts', 'login', 'metrics', 'csrf', 'routes',
+  'listen', 'publicUrl', 'trustProxy', 'oidc', 'session', 'store', 'tokens', 'timeouts', 'login', 'metrics', 'admin', 'csrf', 'routes',
 ]
 
 export interface LoadConfigOptions {
@@ -55,6 +55,7 @@ function readConfig(problems: Problems, root: Mapping, baseDir: string, origins:
   // default: every interface, the usual port for a service behind a load balancer
   const listen = readHostPort(problems, 'listen', root.listen, { host: '0.0.0.0', port: 8080 })
   const publicUrl = readPublicUrl(problems, root.publicUrl)
+  const metrics = readMetrics(problems, root.metrics, listen)
   return {
     listen,
     publicUrl: publicUrl ?? '',
@@ -65,7 +66,8 @@ function readConfig(problems: Problems, root: Mapping, baseDir: string, origins:
     tokens: readTokens(problems, root.tokens),
     timeouts: readTimeouts(problems, root.timeouts),
     login: readLogin(problems, root.login),
-    metrics: readMetrics(problems, root.metrics, listen),
+    metrics,
+    admin: readAdmin(problems, root.admin, listen, metrics.listen, origins),
     csrf: readCsrf(problems, root.csrf),
     routes: readRoutes(problems, root.routes, baseDir),
   }

@@ -1,21 +1,26 @@
-/** Readers for the small top-level sections: listen, publicUrl, trustProxy, tokens, timeouts, login, metrics. */
+/** Readers for the small top-level sections: listen, publicUrl, trustProxy, tokens, timeouts, login, metrics, admin. */
 import type { Config, HostPort } from './types.ts'
 import { readHttpUrl } from './urls.ts'
 import {
-  isAbsent, isMapping, keyPath, mismatch, type Problems, readDuration, readInteger, readMapping, readString, required,
+  gotNothing, isAbsent, isMapping, keyPath, mismatch, type Problems, readDuration, readInteger, readMapping, readSecret, readString, required,
 } from './validate.ts'
+import type { OriginOf } from './variable-origin.ts'
 
 const MAX_PORT = 65_535
 // More front proxies than this in one chain is a misreading of the setting, not a deployment.
 const MAX_PROXY_HOPS = 10
 
-/** The keys of `listen` and `metrics.listen`. */
+/** The keys of `listen`, `metrics.listen` and `admin.listen`. */
 export const HOST_PORT_KEYS: readonly string[] = ['host', 'port']
 /** The keys of `tokens`, `timeouts`, `login` and `metrics`. */
 export const TOKENS_KEYS: readonly string[] = ['refreshBefore']
 export const TIMEOUTS_KEYS: readonly string[] = ['idp', 'upstreamConnect', 'upstream']
 export const LOGIN_KEYS: readonly string[] = ['ratePerMinute']
 export const METRICS_KEYS: readonly string[] = ['listen']
+export const ADMIN_KEYS: readonly string[] = ['listen', 'token']
+
+/** Shorter admin tokens are guessable. */
+const MIN_ADMIN_TOKEN_LENGTH = 32
 
 /** A `{ host, port }` mapping; port 0 asks the OS for a free port (tests). */
 export function readHostPort(problems: Problems, path: string, value: unknown, fallback: { host: string; port?: number }): HostPort {
@@ -72,12 +77,34 @@ export function readLogin(problems: Problems, value: unknown): Config['login'] {
 export function readMetrics(problems: Problems, value: unknown, listen: HostPort): Config['metrics'] {
   const metrics = readMapping(problems, 'metrics', value, METRICS_KEYS)
   // default: null, no metrics endpoint
-  if (isAbsent(metrics.listen)) return { listen: null }
-  // default host: loopback, so metrics are not published to the world by leaving the host out
-  const address = readHostPort(problems, 'metrics.listen', metrics.listen, { host: '127.0.0.1' })
-  const sameHost = address.host === listen.host || address.host === '0.0.0.0' || listen.host === '0.0.0.0'
-  if (address.port !== 0 && address.port === listen.port && sameHost) {
-    problems.push(`metrics.listen.port: must differ from listen.port (both are ${address.port})`)
+  return { listen: readSideListener(problems, 'metrics.listen', metrics.listen, [['listen.port', listen]]) }
+}
+
+/** `admin`: its own listener, off by default; its token required (and long) when it is on. */
+export function readAdmin(problems: Problems, value: unknown, listen: HostPort, metrics: HostPort | null, origins: OriginOf): Config['admin'] {
+  const admin = readMapping(problems, 'admin', value, ADMIN_KEYS)
+  const others: Array<[string, HostPort]> = [['listen.port', listen], ...(metrics === null ? [] : [['metrics.listen.port', metrics] as [string, HostPort]])]
+  // default: null, no admin API
+  const address = readSideListener(problems, 'admin.listen', admin.listen, others)
+  const origin = origins(['admin', 'token'])
+  const token = readSecret(problems, 'admin.token', admin.token, MIN_ADMIN_TOKEN_LENGTH, origin)
+  if (address === null) return { listen: null, token: undefined }
+  if (isAbsent(admin.token)) problems.push(`${required('admin.token', `a string of at least ${MIN_ADMIN_TOKEN_LENGTH} characters, when admin.listen is set`)}${gotNothing(origin)}`)
+  return { listen: address, token }
+}
+
+/**
+ * A listener beside the public one (metrics, admin): null when absent; loopback unless a host is
+ * given, so leaving the host out publishes nothing to the world; never on a port another one has.
+ */
+function readSideListener(problems: Problems, path: string, value: unknown, others: ReadonlyArray<readonly [string, HostPort]>): HostPort | null {
+  if (isAbsent(value)) return null
+  const address = readHostPort(problems, path, value, { host: '127.0.0.1' })
+  for (const [otherPath, other] of others) {
+    const sameHost = address.host === other.host || address.host === '0.0.0.0' || other.host === '0.0.0.0'
+    if (address.port !== 0 && address.port === other.port && sameHost) {
+      problems.push(`${path}.port: must differ from ${otherPath} (both are ${address.port})`)
+    }
   }
-  return { listen: address }
+  return address
 }

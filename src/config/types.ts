@@ -63,6 +63,8 @@ export interface Config {
   readonly timeouts: { readonly idp: Seconds; readonly upstreamConnect: Seconds; readonly upstream: Seconds }
   readonly login: { readonly ratePerMinute: number }
   readonly metrics: { readonly listen: HostPort | null }
+  /** The admin API's listener and bearer token (set together, or neither). */
+  readonly admin: { readonly listen: HostPort | null; readonly token: string | undefined }
   readonly csrf: { readonly headerName: string }
   readonly routes: readonly RouteConfig[]
 }

@@ -1,4 +1,4 @@
-import { randomBytes, createHash } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { EndReason, SessionRecord, SessionStore, TokenSet } from '../store/index.ts'
 import { endSession } from './end-session.ts'
 import type { SessionCookies } from './session-cookies.ts'
@@ -25,14 +25,6 @@ export interface SessionsDeps {
   readonly now: () => number
   /** Told of each session found past a timeout (and deleted): idle or absolute. */
   readonly onExpired?: (reason: 'idle_timeout' | 'absolute_timeout') => void
-}
-
-/**
- * The session id as shown to the SPA (`session.sid` of /auth/user, the `sid` of GET /auth/logout).
- * A one-way derivation, so the value JavaScript can read is not the key the store uses.
- */
-export function publicSessionId(sessionId: string): string {
-  return createHash('sha256').update(`cloakroom public sid\0${sessionId}`).digest('base64url').slice(0, 32)
 }
 
 export function createSessions({ store, cookies, timeouts, now, onExpired }: SessionsDeps): Sessions {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import { CloakroomError } from '../errors.ts'
-import type { SessionStore } from './types.ts'
+import type { IndexKey } from './types.ts'
 
-/** The name of a back-channel index: a hash of the subject or sid, so the store does not list who is logged in. */
-export function indexName(by: Parameters<SessionStore['sessionsOf']>[0]): string {
-  const [kind, value] = 'sub' in by ? ['sub', by.sub] : ['sid', by.idpSid]
+/** The name of an index: a hash of the subject or sid, so the store does not list who is logged in. */
+export function indexName(by: IndexKey): string {
+  const [kind, value] = 'sub' in by ? ['sub', by.sub] : 'idpSid' in by ? ['sid', by.idpSid] : ['psid', by.sid]
   return `${kind}:${createHash('sha256').update(value).digest('base64url')}`
 }
 

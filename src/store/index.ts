@@ -1,5 +1,6 @@
 export type { EpochSeconds, LockAttempt, PendingLogin, SessionRecord, SessionStore, TokenSet, UpdateOutcome } from './types.ts'
-export { refreshLockName, sessionDeadline } from './types.ts'
+export { indexKeysOf, publicSessionId, refreshLockName, sessionDeadline } from './types.ts'
+export type { IndexKey } from './types.ts'
 export type { EndReason, SessionEvent, SessionEventListener } from './session-events.ts'
 export { createStore, type CreateStoreDeps, type StoreLog } from './create-store.ts'
 export { createMemoryStore, type MemoryStore, type MemoryStoreDeps } from './memory.ts'

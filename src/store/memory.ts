@@ -1,7 +1,7 @@
 import { deepFreeze } from '../deep-freeze.ts'
 import { createLocalEvents } from './session-events.ts'
 import { randomBytes } from 'node:crypto'
-import { refreshLockName, sessionDeadline, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
+import { indexKeysOf, refreshLockName, sessionDeadline, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
 import { FAILED_PREFIX, holderId, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } from './index-name.ts'
 
 export interface MemoryStoreDeps {
@@ -93,7 +93,7 @@ export function createMemoryStore({ now, sweepIntervalMs = 60_000, maxPendingLog
     async createSession(session) {
       sessions.set(session.id, deepFreeze(structuredClone(session)))
       const keepUntil = session.absoluteExpiresAt * 1000
-      for (const by of [{ sub: session.sub }, ...(session.idpSid === undefined ? [] : [{ idpSid: session.idpSid }])]) {
+      for (const by of indexKeysOf(session)) {
         const name = indexName(by)
         const index = indexes.get(name)
         if (index === undefined || now() >= index.expiresAt) indexes.set(name, { ids: new Set([session.id]), expiresAt: keepUntil })

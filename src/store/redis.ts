@@ -4,7 +4,7 @@ import { withDeadline } from '../deadline.ts'
 import { deepFreeze } from '../deep-freeze.ts'
 import { parsePendingLogin, parseSessionRecord } from './parse-record.ts'
 import type { RecordCipher } from './record-cipher.ts'
-import { refreshLockName, sessionDeadline, type SessionRecord, type SessionStore } from './types.ts'
+import { indexKeysOf, refreshLockName, sessionDeadline, type SessionRecord, type SessionStore } from './types.ts'
 import { createLocalEvents, parseSessionEvent, type SessionEvent, type SessionEventListener } from './session-events.ts'
 import { FAILED_PREFIX, indexName, MAX_PENDING_LOGINS, tooManyPendingLogins } from './index-name.ts'
 
@@ -300,7 +300,7 @@ export function createRedisStore({ client, keyPrefix, cipher, now, timeoutMs = 2
       const key = sessionKey(session.id)
       await run(CREATE, key, [...seal(session, key), String(expiresAtMillis(session))])
       const keepMs = String(Math.max(1, session.absoluteExpiresAt * 1000 - now()))
-      const indexes = [{ sub: session.sub }, ...(session.idpSid === undefined ? [] : [{ idpSid: session.idpSid }])]
+      const indexes = indexKeysOf(session)
       // One key per call, so each routes to its own node in a cluster.
       await Promise.all(indexes.map((by) => run(INDEX, indexKey(by), [session.id, keepMs])))
     }),

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, beforeEach, describe, test } from 'node:test'
 import { CloakroomError } from '../errors.ts'
-import { refreshLockName, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
+import { publicSessionId, refreshLockName, type PendingLogin, type SessionRecord, type SessionStore } from './types.ts'
 
 /** A settable clock the store under test reads (epoch milliseconds). */
 export interface ContractClock {
@@ -242,6 +242,7 @@ export function storeContract(name: string, makeStore: (options: ContractStoreOp
       for (const session of [first, second, other]) await store.createSession(session)
       assert.deepEqual((await store.sessionsOf({ sub: first.sub })).sort(), [first.id, second.id].sort())
       assert.deepEqual(await store.sessionsOf({ idpSid: second.idpSid ?? '' }), [second.id])
+      assert.deepEqual(await store.sessionsOf({ sid: publicSessionId(first.id) }), [first.id], 'and by public sid')
       assert.deepEqual(await store.sessionsOf({ sub: 'nobody' }), [])
       assert.deepEqual(await store.sessionsOf({ idpSid: first.sub }), [], 'subjects and sids are separate indexes')
     })

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { SessionEvent, SessionEventListener } from './session-events.ts'
 
 /** Epoch seconds. */
@@ -32,6 +33,23 @@ export interface SessionRecord {
   readonly idleExpiresAt: EpochSeconds
   /** Bumped by every successful update; compare-and-set guards concurrent writers. */
   readonly version: number
+}
+
+/** What the store indexes sessions by. */
+export type IndexKey = { readonly sub: string } | { readonly idpSid: string } | { readonly sid: string }
+
+/** The keys a session is indexed under. */
+export function indexKeysOf(session: SessionRecord): IndexKey[] {
+  return [{ sub: session.sub }, { sid: publicSessionId(session.id) }, ...(session.idpSid === undefined ? [] : [{ idpSid: session.idpSid }])]
+}
+
+/**
+ * The session id as shown to the SPA (`session.sid` of /auth/user, the `sid` of GET /auth/logout and
+ * of the session list). A one-way derivation, so the value JavaScript can read is not the key the
+ * store uses.
+ */
+export function publicSessionId(sessionId: string): string {
+  return createHash('sha256').update(`cloakroom public sid\0${sessionId}`).digest('base64url').slice(0, 32)
 }
 
 /** When a session stops being valid: the earlier of its two deadlines. */
@@ -98,10 +116,11 @@ export interface SessionStore {
   updateSessionFenced(session: SessionRecord, lockToken: string): Promise<UpdateOutcome>
   deleteSession(id: string): Promise<void>
   /**
-   * Ids of the sessions created for an IdP subject or an IdP session id (back-channel logout).
-   * Kept until the newest such session's absolute expiry; may name sessions that already ended.
+   * Ids of the sessions created for an IdP subject or an IdP session id (back-channel logout), or
+   * the one whose public sid (publicSessionId) this is (the admin API). Kept until the newest such
+   * session's absolute expiry; may name sessions that already ended.
    */
-  sessionsOf(by: { readonly sub: string } | { readonly idpSid: string }): Promise<string[]>
+  sessionsOf(by: IndexKey): Promise<string[]>
   /**
    * Takes the named lock for `ttlMs` milliseconds if it is free: returns the holder's random token.
    * Otherwise no token, the current attempt's `holder` id, and `failed` when that attempt was
