@@ -55,7 +55,7 @@ test('a minimal config gets every default', () => {
     metrics: { listen: null },
     admin: { listen: null, token: undefined },
     csrf: { headerName: 'X-CSRF' },
-    routes: [{ path: '/api', target: 'http://127.0.0.1:7000', static: undefined, token: 'user', stripPath: false, csrf: true }],
+    routes: [{ path: '/api', target: 'http://127.0.0.1:7000', static: undefined, token: 'user', stripPath: false, csrf: true, acrValues: undefined, maxAge: undefined }],
   }
   assert.deepEqual(loadConfig(MINIMAL, ENV), expected)
 })
@@ -116,9 +116,9 @@ routes:
     admin: { listen: null, token: undefined },
     csrf: { headerName: 'X-Requested-By' },
     routes: [
-      { path: '/api', target: 'http://127.0.0.1:7000/v1', static: undefined, token: 'optional', stripPath: true, csrf: true },
-      { path: '/public', target: 'https://example.org', static: undefined, token: 'none', stripPath: false, csrf: false },
-      { path: '/', target: undefined, static: '/srv/cloakroom/public', token: 'none', stripPath: false, csrf: false },
+      { path: '/api', target: 'http://127.0.0.1:7000/v1', static: undefined, token: 'optional', stripPath: true, csrf: true, acrValues: undefined, maxAge: undefined },
+      { path: '/public', target: 'https://example.org', static: undefined, token: 'none', stripPath: false, csrf: false, acrValues: undefined, maxAge: undefined },
+      { path: '/', target: undefined, static: '/srv/cloakroom/public', token: 'none', stripPath: false, csrf: false, acrValues: undefined, maxAge: undefined },
     ],
   }
   assert.deepEqual(config, expected)

@@ -2,10 +2,10 @@ import { resolve } from 'node:path'
 import type { RouteConfig, RouteTokenMode } from './types.ts'
 import { matchesPrefix, readPlainPath } from './paths.ts'
 import { readHttpUrl } from './urls.ts'
-import { isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readBoolean, readChoice, readMapping, readString } from './validate.ts'
+import { isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readBoolean, readChoice, readDuration, readList, readMapping, readString } from './validate.ts'
 
 /** The keys of each item of `routes`. */
-export const ROUTE_KEYS: readonly string[] = ['path', 'target', 'static', 'token', 'stripPath', 'csrf']
+export const ROUTE_KEYS: readonly string[] = ['path', 'target', 'static', 'token', 'stripPath', 'csrf', 'acrValues', 'maxAge']
 const TOKEN_MODES: readonly RouteTokenMode[] = ['user', 'optional', 'none']
 
 /** Reads `routes`, in order (the first match wins); static folders resolve against `baseDir`. */
@@ -50,7 +50,25 @@ function readRoute(problems: Problems, path: string, value: unknown, baseDir: st
     stripPath: readBoolean(problems, keyPath(path, 'stripPath'), route.stripPath, false),
     // default: true, a state-changing call needs the CSRF header
     csrf: readBoolean(problems, keyPath(path, 'csrf'), route.csrf, true),
+    // default: none, any session will do
+    acrValues: readAcrValues(problems, keyPath(path, 'acrValues'), route.acrValues),
+    // default: none, however long ago the user signed in
+    maxAge: isAbsent(route.maxAge) ? undefined : readDuration(problems, keyPath(path, 'maxAge'), route.maxAge, 0, false),
   }
+}
+
+/** A non-empty list of acr values, each a token without spaces or quotes (it goes into acr_values). */
+function readAcrValues(problems: Problems, path: string, value: unknown): readonly string[] | undefined {
+  if (isAbsent(value)) return undefined
+  const list = readList(problems, path, value, 'a list of acr values such as [urn:example:mfa]')
+  if (list === undefined) return undefined
+  if (list.length === 0) problems.push(`${path}: must name at least one acr value (or be left out)`)
+  const values: string[] = []
+  list.forEach((item, index) => {
+    if (typeof item === 'string' && /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(item)) values.push(item)
+    else problems.push(mismatch(itemPath(path, index), 'an acr value without spaces or quotes', item))
+  })
+  return values
 }
 
 /** Refuses a route that an earlier one always matches first (matching is by prefix, on segment boundaries). */

@@ -45,6 +45,10 @@ export interface RouteConfig {
   readonly token: RouteTokenMode
   readonly stripPath: boolean
   readonly csrf: boolean
+  /** Step-up (SPEC): the session's ID token `acr` must be one of these, else 401 step_up_required. */
+  readonly acrValues: readonly string[] | undefined
+  /** Step-up: the session's `auth_time` must be at most this many seconds ago. */
+  readonly maxAge: number | undefined
 }
 
 export interface Config {

@@ -6,6 +6,7 @@ import type { SessionRecord } from '../store/index.ts'
 import type { Deps } from './deps.ts'
 import { checkCsrf, checkOrigin, type CsrfOptions } from './middleware/csrf.ts'
 import { parseRequestTarget } from './request-target.ts'
+import { stepUpRequired, unmetStepUp } from '../session/step-up.ts'
 
 export interface RouteRequest {
   /** The request target as received (`req.url`). */
@@ -44,8 +45,8 @@ export function routeFor(url: string, routes: readonly RouteConfig[], kind: Rout
 
 /**
  * The checks of a matched route, in order (SPEC "API routes"): the session its token mode calls for,
- * the CSRF header (HTTP) or a same-origin Origin (WebSocket, which cannot carry the header), then the
- * token refresh. Only a request that passed every check counts as activity for the idle timeout.
+ * the CSRF header (HTTP) or a same-origin Origin (WebSocket, which cannot carry the header), the
+ * route's step-up (`acrValues`, `maxAge`), then the token refresh. Only a request that passed every check counts as activity for the idle timeout.
  * Resolves to the session, its tokens fresh and its idle timeout slid; undefined for anonymous requests.
  */
 export async function authorize(route: RouteConfig, request: RouteRequest, deps: Deps, csrf: CsrfOptions): Promise<SessionRecord | undefined> {
@@ -59,6 +60,10 @@ export async function authorize(route: RouteConfig, request: RouteRequest, deps:
     checkOrigin(request.headers, csrf, true)
   }
   if (session === undefined) return undefined
+  if (route.acrValues !== undefined || route.maxAge !== undefined) {
+    const unmet = unmetStepUp(session.claims, route, Math.floor(deps.now() / 1000))
+    if (unmet !== undefined) throw stepUpRequired({ acrValues: route.acrValues?.join(' '), maxAge: route.maxAge }, unmet)
+  }
   return deps.sessions.touch(await deps.refresher.fresh(session))
 }
 

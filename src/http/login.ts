@@ -5,6 +5,8 @@ import type { AppState } from './app-state.ts'
 import type { Deps } from './deps.ts'
 import { addressKey, createRateLimiter } from './middleware/rate-limit.ts'
 import { safeReturnTo } from './return-to.ts'
+import { readAcrValues, readMaxAge } from '../session/step-up.ts'
+import { CloakroomError } from '../errors.ts'
 
 const random = () => randomBytes(32).toString('base64url')
 
@@ -21,7 +23,10 @@ export function loginHandler(deps: Deps): Middleware<AppState> {
     ctx.state.page = true
     limiter.hit(addressKey(ctx.ip))
     const returnTo = safeReturnTo(ctx.query['returnTo'])
-    const request = { state: random(), nonce: random(), codeVerifier: random() }
+    const request = {
+      state: random(), nonce: random(), codeVerifier: random(),
+      prompt: readPrompt(ctx.query['prompt']), acrValues: readAcrValues(ctx.query['acr_values']), maxAge: readMaxAge(ctx.query['max_age']),
+    }
     const url = await deps.oidc.authorizationUrl(request)
 
     const binding = random()
@@ -31,6 +36,7 @@ export function loginHandler(deps: Deps): Middleware<AppState> {
       returnTo,
       browserBinding: bindingHash(binding),
       createdAt: Math.floor(deps.now() / 1000),
+      ...(request.maxAge === undefined ? {} : { maxAge: request.maxAge }),
     }, PENDING_LOGIN_TTL)
 
     for (const line of deps.cookies.clearLoginCookies(ctx.get('cookie') || undefined, MAX_LOGIN_COOKIES - 1)) ctx.append('set-cookie', line)
@@ -38,4 +44,13 @@ export function loginHandler(deps: Deps): Middleware<AppState> {
     ctx.set('cache-control', 'no-store')
     ctx.redirect(url.href)
   }
+}
+
+const PROMPTS: ReadonlySet<string> = new Set(['login', 'consent', 'select_account'])
+
+/** `prompt` as a login may pass it on (SPEC: login, consent, select_account), or undefined. */
+function readPrompt(value: unknown): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || !PROMPTS.has(value)) throw new CloakroomError('bad_request', 'prompt must be login, consent or select_account')
+  return value
 }

@@ -8,7 +8,15 @@ import { clientRefusedError, isClientRefused, oauthErrorCode, toIdpError } from 
 import { proveCredentials, type CredentialsProof } from './prove-credentials.ts'
 import { createLogoutTokenValidator, type LogoutTokenClaims } from './logout-token.ts'
 
-export interface AuthorizationRequest { readonly state: string; readonly nonce: string; readonly codeVerifier: string }
+export interface AuthorizationRequest {
+  readonly state: string
+  readonly nonce: string
+  readonly codeVerifier: string
+  /** Step-up and re-authentication (RFC 9470, OIDC Core §3.1.2.1): passed on to the issuer; `maxAge` also checked against `auth_time`. */
+  readonly prompt?: string | undefined
+  readonly acrValues?: string | undefined
+  readonly maxAge?: number | undefined
+}
 
 export interface Refreshed {
   /** The new tokens: the presented refresh token where the issuer rotated none, no ID token where it sent none. */
@@ -136,9 +144,12 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       return proveCredentials(await current(), redirectUri, config.oidc)
     },
 
-    async authorizationUrl({ state, nonce, codeVerifier }) {
+    async authorizationUrl({ state, nonce, codeVerifier, prompt, acrValues, maxAge }) {
       const loaded = await current()
       return client.buildAuthorizationUrl(loaded, {
+        ...(prompt === undefined ? {} : { prompt }),
+        ...(acrValues === undefined ? {} : { acr_values: acrValues }),
+        ...(maxAge === undefined ? {} : { max_age: String(maxAge) }),
         ...config.oidc.authorizationParams,
         redirect_uri: redirectUri,
         response_type: 'code',
@@ -150,7 +161,7 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       })
     },
 
-    async exchangeCode(callbackUrl, { state, nonce, codeVerifier }) {
+    async exchangeCode(callbackUrl, { state, nonce, codeVerifier, maxAge }) {
       const loaded = await current()
       try {
         // openid-client checks state, the `iss` parameter when the issuer advertises it (RFC 9207),
@@ -160,6 +171,8 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
           expectedNonce: nonce,
           pkceCodeVerifier: codeVerifier,
           idTokenExpected: true,
+          // auth_time no older than the max_age asked for (and present at all).
+          ...(maxAge === undefined ? {} : { maxAge }),
         })
         const claims = response.claims()
         if (claims === undefined || response.id_token === undefined) {

@@ -7,6 +7,7 @@ import { CloakroomError } from '../errors.ts'
 import { removeCookies } from '../session/index.ts'
 import { isInvalidTokenChallenge, outgoingHeaders, responseHeaders } from './forward-headers.ts'
 import { upstreamPath } from './match-route.ts'
+import { stepUpChallenge, stepUpRequired } from '../session/step-up.ts'
 import { upstreamOutcome, type UpstreamOutcome } from '../observability/metrics.ts'
 
 /** What a forwarded request carries besides the browser's own request. */
@@ -154,6 +155,14 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
   }
 
   function answer(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, target: string, options: ForwardOptions, retried: boolean): void {
+    // RFC 9470: the target wants a stronger or fresher sign-in. The browser gets the login URL that
+    // asks for it, never the target's own body.
+    const stepUp = proxyRes.statusCode === 401 && options.accessToken !== undefined ? stepUpChallenge(proxyRes.headers['www-authenticate']) : undefined
+    if (stepUp !== undefined) {
+      proxyRes.destroy()
+      writeError(res, stepUpRequired(stepUp, 'The API needs a stronger or more recent sign-in'))
+      return
+    }
     const renew = options.renewToken
     if (renew === undefined || retried || options.accessToken === undefined || proxyRes.statusCode !== 401 ||
       !isInvalidTokenChallenge(proxyRes.headers['www-authenticate'])) {

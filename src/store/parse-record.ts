@@ -68,6 +68,7 @@ function toPendingLogin(value: unknown): PendingLogin {
     returnTo: str(value, 'returnTo'),
     browserBinding: str(value, 'browserBinding'),
     createdAt: num(value, 'createdAt'),
+    maxAge: optionalNum(value, 'maxAge'),
   }
 }
 

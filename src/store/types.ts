@@ -65,6 +65,8 @@ export interface PendingLogin {
   /** SHA-256 of the browser-binding value held in the pending-login cookie. */
   readonly browserBinding: string
   readonly createdAt: EpochSeconds
+  /** The `max_age` the login asked for: the ID token's `auth_time` is checked against it. */
+  readonly maxAge?: number | undefined
 }
 
 /**

@@ -6,13 +6,13 @@ import { CloakroomError, type ErrorCode } from '../../errors.ts'
 import type { AppState } from '../app-state.ts'
 
 const STATUS = {
-  unauthenticated: 401, session_expired: 401, csrf_required: 403, origin_mismatch: 403,
+  unauthenticated: 401, session_expired: 401, step_up_required: 401, csrf_required: 403, origin_mismatch: 403,
   bad_request: 400, not_found: 404,
   idp_unavailable: 503, store_unavailable: 503, upstream_unavailable: 502, rate_limited: 429,
 } as const satisfies Record<ErrorCode, number>
 
 const TITLE = {
-  unauthenticated: 'Unauthorized', session_expired: 'Session expired', csrf_required: 'CSRF header required',
+  unauthenticated: 'Unauthorized', session_expired: 'Session expired', step_up_required: 'Step-up authentication required', csrf_required: 'CSRF header required',
   origin_mismatch: 'Origin not allowed', bad_request: 'Bad request', not_found: 'Not found',
   idp_unavailable: 'Identity provider unavailable', store_unavailable: 'Session store unavailable',
   upstream_unavailable: 'Upstream unavailable', rate_limited: 'Too many requests',
@@ -30,7 +30,7 @@ export function problemFor(error: unknown): Problem {
   const status = known?.status ?? (known === undefined ? 500 : STATUS[known.code])
   const body = known === undefined
     ? { type: 'about:blank', title: 'Internal Server Error', status }
-    : { type: 'about:blank', title: TITLE[known.code], status, code: known.code, detail: known.message }
+    : { type: 'about:blank', title: TITLE[known.code], status, code: known.code, detail: known.message, ...(known.loginUrl === undefined ? {} : { loginUrl: known.loginUrl }) }
   const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'cache-control': 'no-store' }
   if (known?.retryAfter !== undefined) headers['retry-after'] = String(known.retryAfter)
   return { status, headers, body: JSON.stringify(body) }
