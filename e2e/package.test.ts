@@ -171,11 +171,11 @@ describe('the npm package', () => {
 
     entries = readTarball(await readFile(tarball))
     assert.deepEqual([...entries.keys()].map((path) => path.replace(/^package\//, '')).sort(), packedFiles)
-    for (const path of ['package.json', 'README.md', 'config/example.yaml', 'docs/configuration.md', 'dist/cli.js', 'dist/index.js', 'dist/index.d.ts']) {
+    for (const path of ['package.json', 'README.md', 'config/example.yaml', 'docs/configuration.md', 'dist/cli.js', 'dist/index.js', 'dist/index.d.ts', 'client/cloakroom.js', 'client/cloakroom.d.ts']) {
       assert.ok(packedFiles.includes(path), `${path} is missing from the tarball`)
     }
     for (const path of packedFiles) {
-      assert.match(path, /^(package\.json|README\.md|LICENSE(\.md)?|config\/example\.yaml|docs\/[^/]+\.md|dist\/.+\.(js|d\.ts))$/, `${path} should not ship`)
+      assert.match(path, /^(package\.json|README\.md|LICENSE(\.md)?|config\/example\.yaml|docs\/[^/]+\.md|dist\/.+\.(js|d\.ts)|client\/cloakroom\.(js|d\.ts))$/, `${path} should not ship`)
       assert.doesNotMatch(path, /\.test\.|^(src|e2e|demo|bench|scripts)\/|store-contract/, `${path} should not ship`)
     }
     // Every compiled module has its source outside the tests: nothing stale or test-only in dist.
@@ -190,7 +190,7 @@ describe('the npm package', () => {
     const manifest = JSON.parse(entries.get('package/package.json')?.content.toString() ?? '{}') as Record<string, unknown>
     assert.equal(manifest['private'], undefined)
     assert.deepEqual(manifest['bin'], { cloakroom: 'dist/cli.js' })
-    assert.deepEqual(manifest['exports'], { '.': { types: './dist/index.d.ts', default: './dist/index.js' }, './package.json': './package.json' })
+    assert.deepEqual(manifest['exports'], { '.': { types: './dist/index.d.ts', default: './dist/index.js' }, './package.json': './package.json', './client': { types: './client/cloakroom.d.ts', default: './client/cloakroom.js' } })
   })
 
   test('installs into an empty folder with production dependencies only', async () => {
@@ -265,18 +265,23 @@ describe('the npm package', () => {
     await writeFile(join(app, 'program.mjs'), `
       import * as cloakroom from 'cloakroom'
       import pkg from 'cloakroom/package.json' with { type: 'json' }
+      import { createCloakroom } from 'cloakroom/client'
       const exports = Object.fromEntries(Object.entries(cloakroom).map(([name, value]) => [name, typeof value]))
       let invalid
       try { cloakroom.loadConfig('publicUrl: nope', {}) } catch (error) { invalid = error instanceof cloakroom.ConfigError ? error.lines : String(error) }
       const config = cloakroom.loadConfigFile(${JSON.stringify(file)}, process.env)
       const server = await cloakroom.startServer({ config, log: cloakroom.createLogger('silent') })
       const health = (await fetch('http://127.0.0.1:' + server.port + '/healthz')).status
+      const served = await (await fetch('http://127.0.0.1:' + server.port + '/auth/client.js')).text()
       await server.close()
-      console.log(JSON.stringify({ exports, version: pkg.version, resolved: import.meta.resolve('cloakroom'), invalid, health }))
+      const client = typeof createCloakroom
+      console.log(JSON.stringify({ exports, version: pkg.version, resolved: import.meta.resolve('cloakroom'), invalid, health, client, servesClient: served.includes('export function createCloakroom') }))
     `)
     const { code, stdout, stderr } = await run(process.execPath, ['program.mjs'], app)
     assert.equal(code, 0, stderr)
-    const result = JSON.parse(stdout) as { exports: Record<string, string>; version: string; resolved: string; invalid: string[]; health: number }
+    const result = JSON.parse(stdout) as { exports: Record<string, string>; version: string; resolved: string; invalid: string[]; health: number; client: string; servesClient: boolean }
+    assert.equal(result.client, 'function', 'cloakroom/client exports createCloakroom')
+    assert.equal(result.servesClient, true, 'the installed server serves /auth/client.js from the package')
     assert.deepEqual(result.exports, {
       ConfigError: 'function', createLogger: 'function', isConfigError: 'function', loadConfig: 'function', loadConfigFile: 'function', startServer: 'function',
     })

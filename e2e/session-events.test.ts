@@ -201,3 +201,15 @@ describe('admin API', () => {
     assert.doesNotMatch(log, new RegExp(ADMIN_TOKEN), 'the token is never logged')
   })
 })
+
+test('GET /auth/client.js serves the browser helper as an ES module, revalidated by its ETag', async () => {
+  const response = await fetch(`${a.url}/auth/client.js`)
+  assert.equal(response.status, 200)
+  assert.equal(response.headers.get('content-type'), 'text/javascript; charset=utf-8')
+  assert.equal(response.headers.get('cache-control'), 'no-cache')
+  const text = await response.text()
+  assert.match(text, /^export function createCloakroom/m)
+  assert.ok(text.length < 8 * 1024, `${text.length} bytes: a few KB`)
+  const again = await fetch(`${a.url}/auth/client.js`, { headers: { 'if-none-match': response.headers.get('etag') ?? '' } })
+  assert.equal(again.status, 304)
+})

@@ -32,6 +32,7 @@ import { createConcurrencyLimit } from './http/middleware/concurrency-limit.ts'
 import { createSessionSockets } from './http/session-sockets.ts'
 import { createSessionStreams } from './http/session-streams.ts'
 import { eventsHandler } from './http/events.ts'
+import { clientScriptHandler } from './http/client-script.ts'
 import { serveAdmin } from './http/admin.ts'
 import { sessionDeleteHandler, sessionListHandler } from './http/session-list.ts'
 import { createClientErrorHandler, createConnectHandler } from './http/client-error.ts'
@@ -124,6 +125,7 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
   router.get('/auth/logout', logoutGetHandler(deps))
   router.post('/auth/backchannel-logout', backchannelLogoutHandler(deps))
   router.get('/auth/events', eventsHandler(deps, csrf))
+  router.get('/auth/client.js', clientScriptHandler())
   router.get('/auth/sessions', sessionListHandler(deps, csrf))
   router.delete('/auth/sessions/:sid', sessionDeleteHandler(deps, csrf))
 
