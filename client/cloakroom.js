@@ -44,6 +44,11 @@ export function createCloakroom(options = {}) {
   }
 
   let started = false
+  /** @type {BroadcastChannel | undefined} */
+  let channel
+  const tabs = () => (channel ??= typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL) : undefined)
+  /** This tab's listeners and every other tab's hear `event`. @param {SessionEvent} event */
+  const tell = (event) => { deliver(event); tabs()?.postMessage(event) }
   /**
    * One EventSource per browser: the tab holding the lock reads the stream and tells the others
    * through a BroadcastChannel; when it goes, another tab takes the lock and the stream. Without Web
@@ -52,15 +57,13 @@ export function createCloakroom(options = {}) {
   function start() {
     if (started) return
     started = true
-    const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL) : undefined
-    channel?.addEventListener('message', (message) => {
+    const shared = tabs()
+    shared?.addEventListener('message', (message) => {
       const data = message.data
-      if (data === 'hello') { if (last !== undefined) channel.postMessage(last) }
+      if (data === 'hello') { if (last !== undefined) shared.postMessage(last) }
       else deliver(data)
     })
-    channel?.postMessage('hello')
-    /** @param {SessionEvent} event */
-    const tell = (event) => { deliver(event); channel?.postMessage(event) }
+    shared?.postMessage('hello')
     const read = () => new Promise((resolve) => {
       let ended = false
       const open = () => {
@@ -73,13 +76,18 @@ export function createCloakroom(options = {}) {
           resolve(undefined)
         })
         source.addEventListener('error', () => {
-          // A refused stream (no session) closes for good: try again later, as a new login may come.
-          if (source.readyState === EventSource.CLOSED && !ended) setTimeout(open, 5000)
+          if (source.readyState !== EventSource.CLOSED || ended) return
+          // Refused (no session): if the end went unheard (the tab that read the stream closed
+          // first), say so; then look again later, as a new login may come.
+          void call('/auth/user').then((response) => {
+            if (response.status === 401 && last?.type !== 'ended') tell({ type: 'ended', reason: 'expired' })
+          }, () => {})
+          setTimeout(open, 5000)
         })
       }
       open()
     })
-    if (channel !== undefined && navigator.locks !== undefined) {
+    if (shared !== undefined && navigator.locks !== undefined) {
       // Held for as long as this tab reads the stream; released (and taken by another tab) when it goes.
       const lead = () => navigator.locks.request(CHANNEL, () => read()).then(() => setTimeout(lead, 5000))
       void lead()
@@ -112,6 +120,8 @@ export function createCloakroom(options = {}) {
         ...(everywhere ? { headers: { 'content-type': 'application/json' }, body: '{"everywhere":true}' } : {}),
       })
       const { logoutUrl } = response.ok ? await response.json() : { logoutUrl: null }
+      // The other tabs hear it now, whichever tab reads the stream: this one is about to leave.
+      if (response.ok) tell({ type: 'ended', reason: 'logout' })
       location.assign(logoutUrl ?? `${base}/`)
     },
     async sessions() {

@@ -19,7 +19,7 @@ test('log in through the demo\'s real pages and call the API; the page holds no 
   expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0)
 
   // Log out: Cloakroom ends its session, then the IdP's (its confirmation page), and the SPA is anonymous again.
-  await page.getByRole('button', { name: 'Log out' }).click()
+  await page.getByRole('button', { name: 'Log out', exact: true }).click()
   await page.getByRole('button', { name: 'Yes, sign me out' }).click()
   await expect(page.getByRole('button', { name: 'Log in' })).toBeVisible()
   expect((await context.cookies(new URL(page.url()).origin)).map((cookie) => cookie.name)).not.toContain('cloakroom')

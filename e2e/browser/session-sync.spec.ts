@@ -1,0 +1,17 @@
+import { test, expect } from '@playwright/test'
+import { logInThroughDemo } from './log-in.ts'
+
+test('two tabs of one browser stay in sync: one logs out, the other shows it without a reload', async ({ page, context }) => {
+  await logInThroughDemo(page)
+  const other = await context.newPage()
+  await other.goto('/')
+  await expect(other.locator('#sub')).toHaveText('alice')
+  // Both tabs hear the session's deadlines (one stream, shared).
+  await expect(other.locator('#log')).toContainText('session: idle deadline')
+  await expect(page.locator('#log')).toContainText('session: idle deadline')
+  await expect(other.locator('#idle')).toHaveText(/\d+ min \d\d s/)
+
+  await page.getByRole('button', { name: 'Log out', exact: true }).click()
+  await expect(other.getByRole('button', { name: 'Log in' })).toBeVisible({ timeout: 5000 })
+  await expect(other.locator('#log')).toContainText('session ended: logout')
+})
