@@ -201,7 +201,7 @@ describe('a session from login to logout', () => {
     // Nothing could be revoked: the IdP counts no revocation, and its access token lives out its TTL.
     assert.equal(stack.idp.revokedGrants, revokedBefore)
     assert.deepEqual(await userinfo(accessToken), { status: 200, sub: 'alice' })
-    const logout = await logLinesAfter(linesBefore, (line) => line['event'] === 'logout')
+    const logout = await logLinesAfter(linesBefore, (line) => line['event'] === 'session_ended' && line['reason'] === 'logout')
     assert.deepEqual(logout.map((line) => [line['revoked'], line['msg']]), [[false, 'session ended; nothing revoked: the issuer has no revocation endpoint']])
     assert.equal((await fetch(`${stack.cloakroom.url}/healthz`)).status, 200)
   })

@@ -122,7 +122,7 @@ describe('redis-cluster store, seen from each node', () => {
     const counters = keys.filter((key) => key.startsWith(`${prefix}pending-logins:`))
     assert.equal(counters.length, 1)
     assert.deepEqual(keys.filter((key) => !indexKeys.includes(key) && !counters.includes(key)).sort(), [`${prefix}login:state-1`, `${prefix}session:{${session.id}}`])
-    assert.equal(indexKeys.length, 2, 'one index for the subject, one for the IdP sid')
+    assert.equal(indexKeys.length, 3, 'one index for the subject, one for the IdP sid, one for the public sid')
     assert.ok(contents.some((value) => JSON.stringify(value) === JSON.stringify([session.id])), 'index sets hold the session id')
     const dump = JSON.stringify([keys, contents])
     assertHoldsNoSecret(dump, session, login)
