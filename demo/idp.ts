@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { importJWK, SignJWT } from 'jose'
-import Provider, { type Configuration } from 'oidc-provider'
+import Provider, { type AdapterFactory, type AdapterPayload, type Configuration } from 'oidc-provider'
 
 /** A relying party registered at the embedded provider. */
 export interface IdpClient {
@@ -53,6 +53,12 @@ export interface IdpOptions {
   readonly rotateRefreshTokens?: boolean
   /** The algorithm of its signing key, used for ID tokens and logout tokens (default RS256). */
   readonly signingAlg?: 'RS256' | 'ES256'
+  /**
+   * Keeps every grant, token and session until it expires (default false). oidc-provider's own
+   * in-memory adapter holds only about the 1,000 most recently used entries, some ten per login: past
+   * about a hundred sessions it forgets the oldest grants, and their refresh fails with invalid_grant.
+   */
+  readonly unboundedStore?: boolean
 }
 
 /**
@@ -144,6 +150,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       ...(client.backchannelLogoutUri === undefined ? {} : { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }),
     })),
     jwks: { keys: [{ ...signingKey, kid, use: 'sig', alg: signingAlg }] as never },
+    ...(options.unboundedStore === true ? { adapter: unboundedAdapter() } : {}),
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
@@ -282,6 +289,71 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     halt: close,
     resume: () => new Promise((resolve) => server.listen(port, host, resolve)),
     stop: close,
+  }
+}
+
+/** oidc-provider's models whose entries belong to a grant (revoking the grant deletes them), as its memory adapter has them. */
+const GRANTABLE: ReadonlySet<string> = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode'])
+
+/**
+ * oidc-provider's memory adapter without its size bound: one Map shared by every model, an entry
+ * kept until it expires (dropped when next read after that, or by a sweep every 1,000 writes).
+ */
+function unboundedAdapter(): AdapterFactory {
+  const entries = new Map<string, { payload: AdapterPayload; expiresAt: number }>()
+  const sessionByUid = new Map<string, string>()
+  const byUserCode = new Map<string, string>()
+  const grantMembers = new Map<string, Set<string>>()
+  let writes = 0
+  const read = (key: string): AdapterPayload | undefined => {
+    const entry = entries.get(key)
+    if (entry === undefined || entry.expiresAt > Date.now()) return entry?.payload
+    entries.delete(key)
+    return undefined
+  }
+  const sweep = () => {
+    const now = Date.now()
+    for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
+  }
+  return (model) => {
+    const keyOf = (id: string) => `${model}:${id}`
+    return {
+      async upsert(id, payload, expiresIn) {
+        if (++writes % 1000 === 0) sweep()
+        const key = keyOf(id)
+        entries.set(key, { payload, expiresAt: expiresIn === undefined ? Infinity : Date.now() + expiresIn * 1000 })
+        if (model === 'Session' && payload.uid !== undefined) sessionByUid.set(payload.uid, id)
+        if (payload.userCode !== undefined) byUserCode.set(payload.userCode, id)
+        if (GRANTABLE.has(model) && payload.grantId !== undefined) {
+          grantMembers.set(payload.grantId, (grantMembers.get(payload.grantId) ?? new Set()).add(key))
+        }
+      },
+      find: async (id) => read(keyOf(id)),
+      findByUid: async (uid) => {
+        const id = sessionByUid.get(uid)
+        return id === undefined ? undefined : read(keyOf(id))
+      },
+      findByUserCode: async (userCode) => {
+        const id = byUserCode.get(userCode)
+        return id === undefined ? undefined : read(keyOf(id))
+      },
+      async consume(id) {
+        const payload = read(keyOf(id))
+        if (payload !== undefined) payload.consumed = Math.floor(Date.now() / 1000)
+      },
+      async destroy(id) {
+        const key = keyOf(id)
+        const payload = entries.get(key)?.payload
+        entries.delete(key)
+        if (payload?.uid !== undefined && sessionByUid.get(payload.uid) === id) sessionByUid.delete(payload.uid)
+        if (payload?.userCode !== undefined && byUserCode.get(payload.userCode) === id) byUserCode.delete(payload.userCode)
+        if (payload?.grantId !== undefined) grantMembers.get(payload.grantId)?.delete(key)
+      },
+      async revokeByGrantId(grantId) {
+        for (const key of grantMembers.get(grantId) ?? []) entries.delete(key)
+        grantMembers.delete(grantId)
+      },
+    }
   }
 }
 
