@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { importJWK, SignJWT } from 'jose'
-import Provider, { type AdapterFactory, type AdapterPayload, type Configuration } from 'oidc-provider'
+import Provider, { interactionPolicy, type AdapterFactory, type AdapterPayload, type Configuration } from 'oidc-provider'
 
 /** A relying party registered at the embedded provider. */
 export interface IdpClient {
@@ -153,6 +153,11 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     ...(options.unboundedStore === true ? { adapter: unboundedAdapter() } : {}),
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },
+    // Two strengths of sign-in: a password, or a password and a second factor (step-up, RFC 9470).
+    acrValues: [ACR_PASSWORD, ACR_MFA],
+    // A strict IdP for step-up: a login asking for acr_values its session does not have signs in
+    // again (oidc-provider treats acr_values as voluntary otherwise, and would answer with the old acr).
+    interactions: { policy: stepUpPolicy(), ...(prefix === '' ? {} : { url: (_ctx: unknown, interaction: { uid: string }) => `${prefix}/interaction/${interaction.uid}` }) },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
     findAccount: (_ctx, id) => ({ accountId: id, claims: () => accountClaims(id) }),
@@ -175,8 +180,6 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       rpInitiatedLogout: { enabled: options.endSession ?? true },
       backchannelLogout: { enabled: true },
     },
-    // Mounted under a path, the interaction pages move with it (oidc-provider's default is /interaction/<uid>).
-    ...(prefix === '' ? {} : { interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${prefix}/interaction/${interaction.uid}` } }),
   }
   const provider = new Provider(issuer, configuration)
   provider.on('grant.success', (ctx) => {
@@ -371,11 +374,28 @@ function basicClientId(authorization: string): string | undefined {
   }
 }
 
+/** oidc-provider's interaction policy, its login prompt also asked for when the session's acr is not one of acr_values. */
+function stepUpPolicy() {
+  const policy = interactionPolicy.base()
+  policy.get('login')?.checks.add(new interactionPolicy.Check('acr_values_unmet', 'the requested acr is not the session\'s', (ctx) => {
+    const requested = String(ctx.oidc.params?.['acr_values'] ?? '').split(' ').filter((value) => value !== '')
+    return requested.length > 0 && !requested.includes(String(ctx.oidc.session?.acr ?? '')) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT
+  }))
+  return policy
+}
+
+/** The sign-in strengths this IdP knows (its `acr` values). */
+export const ACR_PASSWORD = 'urn:cloakroom:demo:pwd'
+export const ACR_MFA = 'urn:cloakroom:demo:mfa'
+
 /** Completes login, then consent, for `accountId` without showing a page. */
 async function finishInteraction(provider: Provider, req: IncomingMessage, res: ServerResponse, accountId: string): Promise<void> {
   const details = await provider.interactionDetails(req, res)
   if (details.prompt.name === 'login') {
-    await provider.interactionFinished(req, res, { login: { accountId } }, { mergeWithLastSubmission: false })
+    // A login that asks for the second factor gets it (the test user always has one at hand).
+    const mfa = String(details.params['acr_values'] ?? '').split(' ').includes(ACR_MFA)
+    const login = { accountId, acr: mfa ? ACR_MFA : ACR_PASSWORD, amr: mfa ? ['pwd', 'otp'] : ['pwd'] }
+    await provider.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false })
     return
   }
   const grant = new provider.Grant({ accountId: details.session?.accountId ?? accountId, clientId: String(details.params['client_id']) })

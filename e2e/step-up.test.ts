@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startStack, type Stack } from './fixtures/stack.ts'
 import { createCookieClient } from './fixtures/cookie-client.ts'
+import { ACR_MFA } from '../demo/idp.ts'
 
 // Step-up (RFC 9470): a target's insufficient_user_authentication challenge, or a route's maxAge,
 // becomes 401 step_up_required with a loginUrl; following it (through the real IdP) makes a new
@@ -33,6 +34,7 @@ before(async () => {
     config: {
       routes: [
         { path: '/recent', target: targetUrl, token: 'user', maxAge: '2s' },
+        { path: '/payments', target: targetUrl, token: 'user', acrValues: [ACR_MFA] },
         { path: '/api', target: targetUrl, token: 'user' },
       ],
     },
@@ -78,6 +80,20 @@ describe('step-up', () => {
     assert.ok(Date.now() / 1000 - user.claims.auth_time < 3, 'auth_time is among the claims, and recent')
     await sleep(3100)
     await stepUp()
+  })
+
+  test('a route\'s acrValues: a password sign-in is step_up_required; its loginUrl asks the IdP for the second factor, and the new session passes', async () => {
+    const { client } = await stack.login()
+    const user = async () => (await (await client.request(`${stack.cloakroom.url}/auth/user`, { headers: CSRF })).json()) as { claims: { acr?: string } }
+    assert.notEqual((await user()).claims.acr, ACR_MFA)
+    const refused = await client.request(`${stack.cloakroom.url}/payments/transfer`, { method: 'POST', headers: CSRF })
+    assert.equal(refused.status, 401)
+    const { code, loginUrl } = await refused.json() as { code: string; loginUrl: string }
+    assert.deepEqual([code, loginUrl], ['step_up_required', `/auth/login?acr_values=${encodeURIComponent(ACR_MFA)}`])
+    await client.follow(`${stack.cloakroom.url}${loginUrl}&returnTo=${encodeURIComponent('/')}`)
+    const stronger = await user()
+    assert.equal(stronger.claims.acr, ACR_MFA, 'acr is among /auth/user\'s claims')
+    assert.equal((await client.request(`${stack.cloakroom.url}/payments/transfer`, { method: 'POST', headers: CSRF })).status, 200)
   })
 
   test('/auth/login refuses a prompt, acr_values or max_age it cannot pass on', async () => {
