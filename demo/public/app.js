@@ -73,8 +73,6 @@ setInterval(() => {
 const show = async (response) => { $('result').textContent = `${response.status}\n${await response.text()}` }
 $('login').addEventListener('click', () => cloakroom.login())
 $('call').addEventListener('click', async () => show(await cloakroom.api('/api/whoami')))
-// Needs a stronger sign-in (the route's acrValues): the helper follows step_up_required to the IdP.
-$('sensitive').addEventListener('click', async () => show(await cloakroom.api('/api/sensitive/transfer', { method: 'POST' })))
 $('logout').addEventListener('click', () => cloakroom.logout())
 $('logout-everywhere').addEventListener('click', () => cloakroom.logout({ everywhere: true }))
 
