@@ -212,7 +212,12 @@ try {
     { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, LOG_LEVEL: 'warn' } })
   // Interrupted, it leaves nothing running: redis-server dies with us by itself, Cloakroom and wrk by these.
   process.once('exit', () => cloakroom?.kill('SIGKILL'))
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(128))
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      console.error(`${signal}: stopping`)
+      process.exit(128)
+    })
+  }
   const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-20_000) }
   cloakroom.stdout?.on('data', keep)
   cloakroom.stderr?.on('data', keep)
