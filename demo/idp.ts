@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { importJWK, SignJWT } from 'jose'
-import Provider, { interactionPolicy, type AdapterFactory, type AdapterPayload, type Configuration } from 'oidc-provider'
+import { ACR_MFA, ACR_PASSWORD, finishAutoInteraction, handleDevInteraction, stepUpPolicy } from './idp-interactions.ts'
+import Provider, { type AdapterFactory, type AdapterPayload, type Configuration } from 'oidc-provider'
 
 /** A relying party registered at the embedded provider. */
 export interface IdpClient {
@@ -159,7 +160,8 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     // again (oidc-provider treats acr_values as voluntary otherwise, and would answer with the old acr).
     interactions: { policy: stepUpPolicy(), ...(prefix === '' ? {} : { url: (_ctx: unknown, interaction: { uid: string }) => `${prefix}/interaction/${interaction.uid}` }) },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
-    claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
+    // acr in every ID token (oidc-provider otherwise sends it only when acr_values or the claims parameter ask).
+    claims: { openid: ['sub', 'acr'], profile: ['name'], email: ['email'] },
     findAccount: (_ctx, id) => ({ accountId: id, claims: () => accountClaims(id) }),
     // oidc-provider drops offline_access unless the request says prompt=consent; issue a refresh
     // token to every client allowed the grant instead, as a typical production IdP does.
@@ -254,8 +256,9 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       Object.assign(req, { originalUrl: url })
       req.url = url.slice(prefix.length) || '/'
     }
+    if (options.interactions === 'dev' && handleDevInteraction(provider, prefix, req, res)) return
     if (options.interactions === 'auto' && req.url?.startsWith('/interaction/')) {
-      finishInteraction(provider, req, res, user).catch(() => {
+      finishAutoInteraction(provider, req, res, user).catch(() => {
         res.statusCode = 500
         res.end('interaction failed')
       })
@@ -374,32 +377,4 @@ function basicClientId(authorization: string): string | undefined {
   }
 }
 
-/** oidc-provider's interaction policy, its login prompt also asked for when the session's acr is not one of acr_values. */
-function stepUpPolicy() {
-  const policy = interactionPolicy.base()
-  policy.get('login')?.checks.add(new interactionPolicy.Check('acr_values_unmet', 'the requested acr is not the session\'s', (ctx) => {
-    const requested = String(ctx.oidc.params?.['acr_values'] ?? '').split(' ').filter((value) => value !== '')
-    return requested.length > 0 && !requested.includes(String(ctx.oidc.session?.acr ?? '')) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT
-  }))
-  return policy
-}
-
-/** The sign-in strengths this IdP knows (its `acr` values). */
-export const ACR_PASSWORD = 'urn:cloakroom:demo:pwd'
-export const ACR_MFA = 'urn:cloakroom:demo:mfa'
-
-/** Completes login, then consent, for `accountId` without showing a page. */
-async function finishInteraction(provider: Provider, req: IncomingMessage, res: ServerResponse, accountId: string): Promise<void> {
-  const details = await provider.interactionDetails(req, res)
-  if (details.prompt.name === 'login') {
-    // A login that asks for the second factor gets it (the test user always has one at hand).
-    const mfa = String(details.params['acr_values'] ?? '').split(' ').includes(ACR_MFA)
-    const login = { accountId, acr: mfa ? ACR_MFA : ACR_PASSWORD, amr: mfa ? ['pwd', 'otp'] : ['pwd'] }
-    await provider.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false })
-    return
-  }
-  const grant = new provider.Grant({ accountId: details.session?.accountId ?? accountId, clientId: String(details.params['client_id']) })
-  grant.addOIDCScope(String(details.params['scope']))
-  const grantId = await grant.save()
-  await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true })
-}
+export { ACR_MFA, ACR_PASSWORD, DEMO_OTP } from './idp-interactions.ts'

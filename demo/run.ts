@@ -39,7 +39,7 @@ const config = await loadConfigFile(fileURLToPath(new URL('../config/demo.yaml',
 const log = createLogger(env['LOG_LEVEL'] ?? 'info')
 const server = await startServer({ config, log })
 
-process.stdout.write(`\nCloakroom demo ready: open ${publicUrl}/ in a browser (any username and password log in).\n\n`)
+process.stdout.write(`\nCloakroom demo ready: open ${publicUrl}/ in a browser (any username and password log in; the second factor takes 123456).\n\n`)
 
 async function stop(): Promise<void> {
   await server.close(2000)

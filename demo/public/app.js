@@ -73,6 +73,8 @@ setInterval(() => {
 const show = async (response) => { $('result').textContent = `${response.status}\n${await response.text()}` }
 $('login').addEventListener('click', () => cloakroom.login())
 $('call').addEventListener('click', async () => show(await cloakroom.api('/api/whoami')))
+// A password sign-in gets step_up_required here: api() follows its loginUrl to the IdP's second factor and back.
+$('sensitive').addEventListener('click', async () => show(await cloakroom.api('/api/sensitive/transfer', { method: 'POST' })))
 $('logout').addEventListener('click', () => cloakroom.logout())
 $('logout-everywhere').addEventListener('click', () => cloakroom.logout({ everywhere: true }))
 
