@@ -14,7 +14,8 @@
  * memory store (session cookie + `X-CSRF: 1`: the session read, the Bearer added); Cloakroom
  * `token: none` (the same proxy, no session); with `--before <ref>`, that commit's Cloakroom too
  * (a git worktree beside this one, sharing node_modules, the same Redis and sessions). Rounds are interleaved: every round runs every
- * connection count and every target (a warm-up, then a measured run); the table shows the median
+ * connection count and every target (a warm-up, then a measured run; each round starts one target
+ * further on in the list, so that none always follows the same one); the table shows the median
  * over rounds, the proxy's CPU per request read from /proc/<pid>/stat around each measured run
  * (utime + stime, in clock ticks: 10 ms granularity), the CPU of every server process together, and
  * the Redis commands per request (INFO commandstats around the run).
@@ -103,8 +104,11 @@ try {
 
   const samples = new Map<string, Sample[]>()
   for (let round = 1; round <= rounds; round++) {
+    // Each round starts one target further on, so none always runs right after the same neighbour.
+    const shift = (round - 1) % targets.length
+    const order = [...targets.slice(shift), ...targets.slice(0, shift)]
     for (const connections of connectionCounts) {
-      for (const target of targets) {
+      for (const target of order) {
         const run = { url: target.url, connections, threads: Math.min(maxThreads, connections), cookies: target.cookies, cpu: loadCpu }
         await wrk({ ...run, seconds: warmup })
         const before = { proxy: target.pid === undefined ? 0 : cpuTicks(target.pid), servers: serversTicks(pids), redis: await redisCalls(target.redisUrl) }
