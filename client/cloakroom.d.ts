@@ -28,7 +28,11 @@ export interface SessionInfo {
 }
 
 export interface Cloakroom {
-  /** fetch with the CSRF header; a 401 that needs a sign-in goes to it (step_up_required: to its loginUrl), returning the response anyway. */
+  /**
+   * fetch with the CSRF header. A 401 step_up_required goes to its loginUrl; any other 401 goes to
+   * sign in, unless this tab was sent to sign in less than 30 s ago (a target that refuses everyone
+   * would otherwise loop). Returns the response either way.
+   */
   api(path: string, init?: RequestInit): Promise<Response>
   /** Who is signed in, or undefined. */
   user(): Promise<User | undefined>

@@ -5,6 +5,7 @@
 /** @typedef {import('./cloakroom.d.ts').CloakroomOptions} CloakroomOptions */
 
 const CHANNEL = 'cloakroom-session'
+const SIGN_IN_AT = 'cloakroom:sign-in-at'
 
 /**
  * @param {CloakroomOptions} [options]
@@ -25,6 +26,11 @@ export function createCloakroom(options = {}) {
   /** @param {string} [returnTo] */
   function login(returnTo = here()) {
     location.assign(`${base}/auth/login?returnTo=${encodeURIComponent(returnTo)}`)
+  }
+
+  /** True when api() sent this tab to sign in less than 30 s ago. */
+  function signedInMomentsAgo() {
+    try { return Date.now() - Number(sessionStorage.getItem(SIGN_IN_AT) ?? 0) < 30_000 } catch { return false }
   }
 
   /** @param {Response} response */
@@ -103,7 +109,10 @@ export function createCloakroom(options = {}) {
         const problem = await problemOf(response)
         if (problem?.code === 'step_up_required' && typeof problem.loginUrl === 'string') {
           location.assign(`${base}${problem.loginUrl}&returnTo=${encodeURIComponent(here())}`)
-        } else if (problem?.code === 'unauthenticated' || problem?.code === 'session_expired') {
+        } else if (!signedInMomentsAgo()) {
+          // Any other 401 (no session, an expired one, or a target that refuses it) asks for a sign-in;
+          // but not twice in a row, should a target keep refusing whoever signs in.
+          try { sessionStorage.setItem(SIGN_IN_AT, String(Date.now())) } catch { /* storage off: no guard */ }
           login()
         }
       }

@@ -192,6 +192,9 @@ describe('admin API', () => {
     const sub = ((await (await fetch(`${a.url}/auth/user`, { headers: { ...CSRF, cookie } })).json()) as { sub: string }).sub
     for (const token of ['', 'x', ADMIN_TOKEN.slice(0, -1), `${ADMIN_TOKEN}x`]) assert.equal((await admin('DELETE', `sub=${sub}`, token)).status, 401, token)
     assert.equal((await fetch(`${adminUrl}/admin/sessions?sub=${sub}`, { method: 'DELETE' })).status, 401)
+    assert.equal((await fetch(`${adminUrl}/admin/sessions?sub=${sub}`, { method: 'DELETE', headers: { authorization: `Basic ${ADMIN_TOKEN}` } })).status, 401)
+    // The scheme name is case-insensitive.
+    assert.equal((await fetch(`${adminUrl}/admin/sessions?sub=${sub}`, { headers: { authorization: `bearer ${ADMIN_TOKEN}` } })).status, 200)
     assert.equal((await admin('GET', '')).status, 400)
     assert.equal((await admin('GET', `sub=${sub}&sid=x`)).status, 400)
     assert.equal((await fetch(`${a.url}/admin/sessions?sub=${sub}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status, 404)

@@ -408,6 +408,14 @@ const rows: readonly Row[] = [
     lines: ['routes[0].tagret: unknown key (did you mean "target"?)', 'routes[0]: must have a target (an http(s) URL) or static (a folder)'],
   },
   {
+    name: 'a step-up on a route that lets requests without a session through',
+    yaml: yamlWith({ routes: 'routes: [{ path: /pay, target: "http://x", token: optional, acrValues: [urn:mfa] }, { path: /, target: "http://y", token: none, maxAge: 5m }]' }),
+    lines: [
+      'routes[0].acrValues: needs token: user (the route has token: optional, so a request without a session would pass)',
+      'routes[1].maxAge: needs token: user (the route has token: none, so a request without a session would pass)',
+    ],
+  },
+  {
     name: 'both target and static',
     yaml: yamlWith({ routes: 'routes: [{ path: /, target: "http://x", static: ./public }]' }),
     lines: ['routes[0]: must have a target or static, not both'],

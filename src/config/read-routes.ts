@@ -38,6 +38,11 @@ function readRoute(problems: Problems, path: string, value: unknown, baseDir: st
   if (!hasTarget && !hasStatic) problems.push(`${path}: must have a target (an http(s) URL) or static (a folder)`)
   const target = hasTarget ? readHttpUrl(problems, keyPath(path, 'target'), route.target, { path: true, query: false }) : undefined
   const folder = hasStatic ? readString(problems, keyPath(path, 'static'), route.static, '') : ''
+  const token = readChoice(problems, keyPath(path, 'token'), route.token, TOKEN_MODES, 'user')
+  // A stronger or fresher sign-in is asked of a session; without one required, anyone would pass.
+  for (const key of ['acrValues', 'maxAge'] as const) {
+    if (!isAbsent(route[key]) && token !== 'user') problems.push(`${keyPath(path, key)}: needs token: user (the route has token: ${token}, so a request without a session would pass)`)
+  }
   return {
     // "/api/" and "/api" are one route; only the root keeps its slash.
     path: routePath === undefined || routePath === '/' ? routePath ?? '' : routePath.replace(/\/$/, ''),
@@ -45,7 +50,7 @@ function readRoute(problems: Problems, path: string, value: unknown, baseDir: st
     target: target === undefined ? undefined : target.origin + target.pathname.replace(/\/$/, ''),
     static: folder === '' ? undefined : resolve(baseDir, folder),
     // default: user, so a route is protected unless it says otherwise
-    token: readChoice(problems, keyPath(path, 'token'), route.token, TOKEN_MODES, 'user'),
+    token,
     // default: false, the upstream sees the path the browser asked for
     stripPath: readBoolean(problems, keyPath(path, 'stripPath'), route.stripPath, false),
     // default: true, a state-changing call needs the CSRF header

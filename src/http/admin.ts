@@ -36,8 +36,9 @@ export async function serveAdmin(deps: Deps, listen: HostPort, token: string): P
   const log = deps.log.child({ component: 'admin' })
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<{ outcome: string; ended?: number }> {
-    const authorization = req.headers['authorization'] ?? ''
-    if (!authorization.startsWith('Bearer ') || !sameToken(authorization.slice(7), token)) {
+    // The scheme name is case-insensitive (RFC 9110 §11.1); the token is compared in constant time.
+    const [, scheme = '', presented = ''] = /^(\S+) +(\S*)$/.exec(req.headers['authorization'] ?? '') ?? []
+    if (scheme.toLowerCase() !== 'bearer' || !sameToken(presented, token)) {
       res.setHeader('www-authenticate', 'Bearer realm="cloakroom-admin"')
       throw new CloakroomError('unauthenticated', 'The admin token is missing or wrong')
     }

@@ -25,14 +25,22 @@ export interface SessionStreamsDeps {
   readonly now: () => number
   /** How often an idle stream gets a comment line (default 25 s; SPEC: at least every 30 s). */
   readonly keepAliveMs?: number
+  /** Without a subscription (the store refused it), how often a watched session is read (default 5 s). */
+  readonly pollMs?: number
 }
 
 interface Watched {
   readonly streams: Set<ServerResponse>
+  /** Streams accepted but not yet answered (waiting for the subscription): they count against the limit. */
+  opening: number
   /** What the streams were last told. */
   deadlines: { expiresAt: number; idleExpiresAt: number }
   timer: NodeJS.Timeout | undefined
   unsubscribe: Promise<() => Promise<void>>
+  /** No subscription (the store refused it): the session is read every `pollMs` instead. */
+  polling: boolean
+  /** Why the session ended, once it has: a stream still opening is told so. */
+  ended: EndReason | undefined
 }
 
 const deadlinesOf = (session: SessionRecord) => ({ expiresAt: session.absoluteExpiresAt, idleExpiresAt: session.idleExpiresAt })
@@ -47,7 +55,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * for a session to expire: a timer per watched session, at its deadline, ends it (and so tells every
  * instance). One interval writes the keep-alive comments of all streams.
  */
-export function createSessionStreams({ store, now, keepAliveMs = 25_000 }: SessionStreamsDeps): SessionStreams {
+export function createSessionStreams({ store, now, keepAliveMs = 25_000, pollMs = 5000 }: SessionStreamsDeps): SessionStreams {
   const watched = new Map<string, Watched>()
   let open = 0
 
@@ -58,6 +66,7 @@ export function createSessionStreams({ store, now, keepAliveMs = 25_000 }: Sessi
   function finish(sessionId: string, reason: EndReason): void {
     const entry = watched.get(sessionId)
     if (entry === undefined) return
+    entry.ended = reason
     forget(sessionId, entry)
     for (const res of entry.streams) res.end(frame('ended', { reason }))
   }
@@ -73,7 +82,8 @@ export function createSessionStreams({ store, now, keepAliveMs = 25_000 }: Sessi
   function schedule(sessionId: string, entry: Watched): void {
     clearTimeout(entry.timer)
     const due = Math.min(entry.deadlines.expiresAt, entry.deadlines.idleExpiresAt) * 1000
-    entry.timer = setTimeout(() => void look(sessionId, entry), Math.min(MAX_TIMER_MS, Math.max(0, due - now()) + 50))
+    const wait = Math.min(entry.polling ? pollMs : MAX_TIMER_MS, Math.max(0, due - now()) + 50)
+    entry.timer = setTimeout(() => void look(sessionId, entry), wait)
     entry.timer.unref()
   }
 
@@ -84,7 +94,7 @@ export function createSessionStreams({ store, now, keepAliveMs = 25_000 }: Sessi
       session = await store.getSession(sessionId)
     } catch {
       // The store is down: look again in a while, the session may well be alive.
-      entry.timer = setTimeout(() => void look(sessionId, entry), 5000)
+      entry.timer = setTimeout(() => void look(sessionId, entry), pollMs)
       entry.timer.unref()
       return
     }
@@ -106,11 +116,20 @@ export function createSessionStreams({ store, now, keepAliveMs = 25_000 }: Sessi
   function watch(session: SessionRecord): Watched {
     const existing = watched.get(session.id)
     if (existing !== undefined) return existing
-    const entry: Watched = { streams: new Set(), deadlines: deadlinesOf(session), timer: undefined, unsubscribe: Promise.resolve(async () => {}) }
+    const entry: Watched = { streams: new Set(), opening: 0, deadlines: deadlinesOf(session), timer: undefined, unsubscribe: Promise.resolve(async () => {}), polling: false, ended: undefined }
     entry.unsubscribe = store.subscribe(session.id, (event) => {
       if (event.type === 'ended') finish(session.id, event.reason)
       else void look(session.id, entry)
-    }).catch(() => async () => {})
+    }).then((unsubscribe) => {
+      // An end published before the subscription was in place was missed: read the session once now.
+      void look(session.id, entry)
+      return unsubscribe
+    }, () => {
+      // No events for this session (the store is down): read it every few seconds instead.
+      entry.polling = true
+      if (watched.get(session.id) === entry) schedule(session.id, entry)
+      return async () => {}
+    })
     watched.set(session.id, entry)
     schedule(session.id, entry)
     return entry
@@ -124,24 +143,39 @@ export function createSessionStreams({ store, now, keepAliveMs = 25_000 }: Sessi
   return {
     async open(session, res) {
       const entry = watch(session)
-      if (entry.streams.size >= MAX_STREAMS_PER_SESSION) {
-        if (entry.streams.size === 0) forget(session.id, entry)
+      if (entry.streams.size + entry.opening >= MAX_STREAMS_PER_SESSION) {
         throw new CloakroomError('rate_limited', 'Too many event streams for this session', { retryAfter: 5 })
       }
-      await entry.unsubscribe // subscribed (or failed to): nothing published from now on is missed
+      entry.opening++
+      try {
+        await entry.unsubscribe // subscribed (or failed to): nothing published from now on is missed
+      } finally {
+        entry.opening--
+      }
+      const idle = () => entry.streams.size === 0 && entry.opening === 0
+      if (res.destroyed) {
+        // The browser left while we waited.
+        if (idle()) forget(session.id, entry)
+        return
+      }
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
         // Proxies that buffer responses (nginx) would hold the events back.
         'x-accel-buffering': 'no',
       })
+      if (entry.ended !== undefined) {
+        // The session ended while we waited: this stream hears it too.
+        res.end(frame('ended', { reason: entry.ended }))
+        return
+      }
       entry.streams.add(res)
       open++
       res.write(frame('session', entry.deadlines))
       await new Promise<void>((resolve) => res.once('close', () => {
         open--
         entry.streams.delete(res)
-        if (entry.streams.size === 0) forget(session.id, entry)
+        if (idle()) forget(session.id, entry)
         resolve()
       }))
     },

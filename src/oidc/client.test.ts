@@ -52,3 +52,14 @@ test('a failed discovery names the discovery URL and the network cause (for the 
   assert.equal(error.message, 'The identity provider is unavailable')
   assert.equal(describe(error.cause), 'DiscoveryFailed: http://127.0.0.1:4000/.well-known/openid-configuration: connection refused (ECONNREFUSED)')
 })
+
+test('a login\'s own prompt, acr_values and max_age (a step-up) win over the ones in oidc.authorizationParams', async () => {
+  const { fetch } = fakeIssuer(() => oauthError(400, { error: 'invalid_grant' }))
+  const configured = { authorizationParams: { acr_values: 'urn:low', prompt: 'consent', max_age: '3600', audience: 'api' } }
+  const client = await createOidcClient({ config: fakeIssuerConfig(configured), now: Date.now, fetch })
+  const request = { state: 's', nonce: 'n', codeVerifier: 'v'.repeat(43) }
+  const stepUp = (await client.authorizationUrl({ ...request, prompt: 'login', acrValues: 'urn:mfa', maxAge: 60 })).searchParams
+  assert.deepEqual([stepUp.get('acr_values'), stepUp.get('prompt'), stepUp.get('max_age'), stepUp.get('audience')], ['urn:mfa', 'login', '60', 'api'])
+  const plain = (await client.authorizationUrl(request)).searchParams
+  assert.deepEqual([plain.get('acr_values'), plain.get('prompt'), plain.get('max_age')], ['urn:low', 'consent', '3600'])
+})

@@ -125,6 +125,9 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
     pending ??= load()
     return pending
   }
+  // A max_age in authorizationParams is asked of every login that sets none itself.
+  const configuredMaxAge = /^(?:0|[1-9]\d{0,8})$/.test(config.oidc.authorizationParams['max_age'] ?? '') ? Number(config.oidc.authorizationParams['max_age']) : undefined
+  const effectiveMaxAge = (maxAge: number | undefined) => maxAge ?? configuredMaxAge
   const validateLogoutToken = createLogoutTokenValidator({
     metadata: async () => (await current()).serverMetadata(),
     clientId: config.oidc.clientId,
@@ -147,10 +150,11 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
     async authorizationUrl({ state, nonce, codeVerifier, prompt, acrValues, maxAge }) {
       const loaded = await current()
       return client.buildAuthorizationUrl(loaded, {
+        ...config.oidc.authorizationParams,
+        // A login's own prompt, acr_values and max_age (a step-up) win over the configured ones.
         ...(prompt === undefined ? {} : { prompt }),
         ...(acrValues === undefined ? {} : { acr_values: acrValues }),
         ...(maxAge === undefined ? {} : { max_age: String(maxAge) }),
-        ...config.oidc.authorizationParams,
         redirect_uri: redirectUri,
         response_type: 'code',
         scope: config.oidc.scopes.join(' '),
@@ -171,8 +175,8 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
           expectedNonce: nonce,
           pkceCodeVerifier: codeVerifier,
           idTokenExpected: true,
-          // auth_time no older than the max_age asked for (and present at all).
-          ...(maxAge === undefined ? {} : { maxAge }),
+          // auth_time no older than the max_age asked for (and present at all), by the login or the configuration.
+          ...(effectiveMaxAge(maxAge) === undefined ? {} : { maxAge: effectiveMaxAge(maxAge) }),
         })
         const claims = response.claims()
         if (claims === undefined || response.id_token === undefined) {
