@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { importJWK, SignJWT } from 'jose'
 import { ACR_MFA, ACR_PASSWORD, finishAutoInteraction, handleDevInteraction, stepUpPolicy } from './idp-interactions.ts'
-import Provider, { type AdapterFactory, type AdapterPayload, type Configuration } from 'oidc-provider'
+import Provider, { errors, type AdapterFactory, type AdapterPayload, type Configuration } from 'oidc-provider'
 
 /** A relying party registered at the embedded provider. */
 export interface IdpClient {
@@ -60,6 +60,14 @@ export interface IdpOptions {
    * about a hundred sessions it forgets the oldest grants, and their refresh fails with invalid_grant.
    */
   readonly unboundedStore?: boolean
+  /** Pushed authorization requests (RFC 9126), advertised and served as oidc-provider does by default (default true). */
+  readonly pushedAuthorizationRequests?: boolean
+  /**
+   * The APIs it issues tokens for (RFC 8707 resource indicators): a JWT access token whose `aud` is
+   * the resource, signed with the IdP's key, lasting `ttl` seconds (default: accessTokenTtl). Any
+   * other resource is invalid_target (default: none).
+   */
+  readonly resources?: Readonly<Record<string, { readonly ttl?: number }>>
 }
 
 /**
@@ -95,6 +103,13 @@ export interface Idp {
   setTokenResponseTamper(tamper: TokenResponseTamper | undefined): void
   /** Ends every grant of an account at the IdP, as an administrator would: its refresh tokens stop working. */
   revokeGrants(accountId: string): Promise<void>
+  /**
+   * The parameters an authorization request carried: those of its URL, or, for a pushed one (a URL
+   * with only client_id and request_uri), those that were pushed (RFC 9126).
+   */
+  authorizationParams(url: string | URL): URLSearchParams
+  /** From now on, `resource` is refused (invalid_target) wherever it is asked for, as if the IdP had dropped that API. */
+  refuseResource(resource: string): void
   /** Signs a JWT with the IdP's own signing key (for crafted logout tokens). */
   sign(claims: Record<string, unknown>, header?: { typ?: string }): Promise<string>
   /** Stops answering (connections refused) while keeping all state; `resume` listens on the same port again. */
@@ -133,6 +148,8 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
   const postOnly = new Set(options.clients.filter((client) => client.tokenEndpointAuthMethod === 'client_secret_post').map((client) => client.clientId))
   const counts = { revokedGrants: 0, backchannelLogouts: 0 }
   const grantsOf = new Map<string, Set<string>>()
+  const pushed = new Map<string, URLSearchParams>()
+  const refusedResources = new Set<string>()
 
   const signingAlg = options.signingAlg ?? 'RS256'
   const kid = signingAlg === 'RS256' ? 'demo-rs256' : 'demo-es256'
@@ -169,7 +186,8 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     conformIdTokenClaims: false,
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: () => options.rotateRefreshTokens ?? true,
-    ttl: { AccessToken: options.accessTokenTtl ?? 300, IdToken: 3600, RefreshToken: 14 * 24 * 3600, Session: 14 * 24 * 3600, Grant: 14 * 24 * 3600 },
+    // A resource's own lifetime (its getResourceServerInfo accessTokenTTL) wins, as oidc-provider's default does.
+    ttl: { AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? options.accessTokenTtl ?? 300, IdToken: 3600, RefreshToken: 14 * 24 * 3600, Session: 14 * 24 * 3600, Grant: 14 * 24 * 3600 },
     // oidc-provider refuses to call loopback addresses (SSRF protection); this IdP's relying party
     // lives on loopback, so its back-channel logout calls go through a plain fetch.
     fetch: (url, init) => {
@@ -181,6 +199,15 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       revocation: { enabled: options.revocation ?? true },
       rpInitiatedLogout: { enabled: options.endSession ?? true },
       backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: { enabled: options.pushedAuthorizationRequests ?? true },
+      resourceIndicators: {
+        enabled: true,
+        getResourceServerInfo: (_ctx, resource) => {
+          const api = options.resources?.[resource]
+          if (api === undefined || refusedResources.has(resource)) throw new errors.InvalidTarget()
+          return { scope: 'api', audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: api.ttl ?? options.accessTokenTtl ?? 300, jwt: { sign: { alg: signingAlg } } }
+        },
+      },
     },
   }
   const provider = new Provider(issuer, configuration)
@@ -208,6 +235,16 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     }
     await next()
     count(basicClient !== undefined ? 'client_secret_basic' : ctx.oidc?.params?.['client_secret'] !== undefined ? 'client_secret_post' : 'none')
+  })
+  provider.use(async (ctx, next) => {
+    await next()
+    // What each pushed request carried, by its request_uri (without the client's credentials).
+    const uri = (ctx.body as { request_uri?: unknown } | undefined)?.request_uri
+    if (ctx.path !== '/request' || ctx.status !== 201 || typeof uri !== 'string') return
+    const params = new URLSearchParams(Object.entries(ctx.oidc?.body ?? {})
+      .flatMap(([key, value]) => (Array.isArray(value) ? value : [value]).map((one): [string, string] => [key, String(one)])))
+    params.delete('client_secret')
+    pushed.set(uri, params)
   })
   provider.use(async (ctx, next) => {
     const delayed = tokenDelay.ms > 0 && ctx.path === '/token' && ctx.method === 'POST'
@@ -289,6 +326,12 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
         await provider.RefreshToken.revokeByGrantId(grantId)
         await provider.AccessToken.revokeByGrantId(grantId)
       }
+    },
+    refuseResource: (resource) => { refusedResources.add(resource) },
+    authorizationParams(url) {
+      const params = new URL(url).searchParams
+      const uri = params.get('request_uri')
+      return uri === null ? params : new URLSearchParams(pushed.get(uri) ?? [])
     },
     sign: (claims, header = { typ: 'logout+jwt' }) =>
       new SignJWT(claims).setProtectedHeader({ alg: signingAlg, kid, ...header }).sign(privateKey),

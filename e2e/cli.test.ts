@@ -5,6 +5,7 @@ import { createCookieClient } from './fixtures/cookie-client.ts'
 import { webSocketHandshake } from './fixtures/websocket.ts'
 import { freePort } from './fixtures/free-port.ts'
 import { startStack, CLIENT_ID, type Stack } from './fixtures/stack.ts'
+import { issuerFeatureLines } from './fixtures/check-lines.ts'
 
 const CSRF = { 'x-csrf': '1' }
 
@@ -44,15 +45,14 @@ describe('cloakroom CLI', () => {
 
   test('check: all good → exit 0, one human line per finding, the credentials proven at the token endpoint', async () => {
     const { code, lines, stderr } = await check()
-    const discovery = await (await fetch(new URL('.well-known/openid-configuration', `${stack.idp.issuer}/`))).json() as Record<string, string>
+    const discovery = await (await fetch(new URL('.well-known/openid-configuration', `${stack.idp.issuer}/`))).json() as Record<string, unknown>
     assert.equal(code, 0, lines.join('\n'))
     assert.deepEqual(lines, [
       `config: ok (${(stack.config['routes'] as unknown[]).length} routes, store redis, public URL ${String(stack.config['publicUrl'])})`,
       `issuer: ok ${discovery['issuer']}`,
       `  authorization_endpoint: ${discovery['authorization_endpoint']}`,
       `  token_endpoint: ${discovery['token_endpoint']}`,
-      `  revocation_endpoint: ${discovery['revocation_endpoint']}`,
-      `  end_session_endpoint: ${discovery['end_session_endpoint']}`,
+      ...issuerFeatureLines(discovery),
       `credentials: ok (client_secret_basic accepted at ${discovery['token_endpoint']})`,
       `  redirect_uri to register: ${String(stack.config['publicUrl'])}/auth/callback (not verifiable here)`,
       `  post_logout_redirect_uri to register: ${String(stack.config['publicUrl'])}/ (not verifiable here)`,
@@ -68,7 +68,7 @@ describe('cloakroom CLI', () => {
     const wrong = 'a-wrong-client-secret-0123456789'
     const { code, lines, stdout, stderr } = await check({ oidc: { ...(stack.config['oidc'] as object), clientSecret: wrong } })
     assert.equal(code, 1, stdout)
-    assert.equal(lines[6], `credentials: FAILED the issuer refused client "${CLIENT_ID}" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)`)
+    assert.equal(lines.find((line) => line.startsWith('credentials:')), `credentials: FAILED the issuer refused client "${CLIENT_ID}" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)`)
     assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
     assert.ok(!(stdout + stderr).includes(wrong) && !(stdout + stderr).includes(CLIENT_SECRET))
   })
@@ -91,7 +91,7 @@ describe('cloakroom CLI', () => {
     assert.equal(code, 1, stdout)
     assert.equal(lines.at(-2), `store: FAILED redis://:***@127.0.0.1:${port}: connection refused (ECONNREFUSED)`)
     assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
-    for (const line of lines) assert.match(line, /^((config|issuer|credentials|static|store|check): |  [a-z_]+_endpoint: |  [a-z_]+_uri[ ,])/)
+    for (const line of lines) assert.match(line, /^((config|issuer|pkce|iss parameter|revocation|end-session|back-channel logout|PAR|DPoP|acr values|resource indicators|credentials|static|store|check): |  [a-z_]+_endpoint: |  [a-z_]+_uri[ ,])/)
     assert.equal(stderr, '')
     assert.ok(!stdout.includes('a-store-password'))
     assert.ok(ms < 3_000, `check took ${ms} ms`)
@@ -132,7 +132,8 @@ describe('cloakroom CLI', () => {
     const wrong = 'a-wrong-client-secret-0123456789'
     // Same public URL (the callback registered at the IdP), its own port: the callback is sent to it by hand.
     const port = await freePort()
-    const instance = await startCloakroom({ ...stack.config, listen: { host: '127.0.0.1', port }, publicUrl: String(stack.config['publicUrl']), oidc: { ...(stack.config['oidc'] as object), clientSecret: wrong } })
+    // Without PAR, so that the refusal comes at the code exchange (with PAR it comes at the push: below).
+    const instance = await startCloakroom({ ...stack.config, listen: { host: '127.0.0.1', port }, publicUrl: String(stack.config['publicUrl']), oidc: { ...(stack.config['oidc'] as object), clientSecret: wrong, pushedAuthorizationRequests: 'never' } })
     try {
       const client = createCookieClient()
       let url = `${instance.url}/auth/login?returnTo=%2F`

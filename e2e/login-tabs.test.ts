@@ -126,7 +126,7 @@ describe('login cookies: one per login, bounded, cleared when done', () => {
   test('a failed callback clears its login cookie too (IdP error, forged code)', async () => {
     const client = createCookieClient()
     const denied = await startLogin(client, stack, '/')
-    const state = new URL(denied.authorizeUrl).searchParams.get('state') ?? ''
+    const state = stack.idp.authorizationParams(denied.authorizeUrl).get('state') ?? ''
     const refused = await client.request(`${stack.cloakroom.url}/auth/callback?error=access_denied&state=${state}&iss=${encodeURIComponent(stack.idp.issuer)}`)
     assert.equal(refused.status, 400)
     assert.ok(refused.headers.getSetCookie().some((line) => isLoginCookie(line) && /Max-Age=0/.test(line)))

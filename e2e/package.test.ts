@@ -11,6 +11,7 @@ import { startIdp, type Idp } from '../demo/idp.ts'
 import { CLIENT_SECRET, SESSION_SECRET } from './fixtures/cloakroom.ts'
 import { startEchoUpstream, type EchoUpstream } from './fixtures/echo-upstream.ts'
 import { freePort } from './fixtures/free-port.ts'
+import { issuerFeatureLines } from './fixtures/check-lines.ts'
 
 /**
  * The package as a user gets it: `npm pack`, the tarball installed with production dependencies
@@ -207,15 +208,14 @@ describe('the npm package', () => {
   test('npx --no-install cloakroom check against a real issuer: exit 0, one line per finding', async () => {
     const file = await writeConfig('check.yaml', port)
     const { code, stdout, stderr } = await run('npx', ['--no-install', 'cloakroom', 'check', '--config', file], app)
-    const discovery = await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json() as Record<string, string>
+    const discovery = await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>
     assert.equal(code, 0, stdout + stderr)
     assert.deepEqual(stdout.trimEnd().split('\n'), [
       `config: ok (1 routes, store memory, public URL ${publicUrl})`,
       `issuer: ok ${discovery['issuer']}`,
       `  authorization_endpoint: ${discovery['authorization_endpoint']}`,
       `  token_endpoint: ${discovery['token_endpoint']}`,
-      `  revocation_endpoint: ${discovery['revocation_endpoint']}`,
-      `  end_session_endpoint: ${discovery['end_session_endpoint']}`,
+      ...issuerFeatureLines(discovery),
       `credentials: ok (client_secret_basic accepted at ${discovery['token_endpoint']})`,
       `  redirect_uri to register: ${publicUrl}/auth/callback (not verifiable here)`,
       `  post_logout_redirect_uri to register: ${publicUrl}/ (not verifiable here)`,

@@ -119,8 +119,8 @@ describe('a session from login to logout', () => {
     assert.equal(hops[0]?.status, 302)
     assert.equal(authorize.origin + authorize.pathname, idpUrl('auth'))
     assert.equal(authorize.searchParams.get('client_id'), CLIENT_ID)
-    assert.equal(authorize.searchParams.get('response_type'), 'code')
-    assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256')
+    assert.equal(stack.idp.authorizationParams(authorize).get('response_type'), 'code')
+    assert.equal(stack.idp.authorizationParams(authorize).get('code_challenge_method'), 'S256')
 
     const callback = hops.find((hop) => hop.url.startsWith(`${stack.cloakroom.url}/auth/callback?`))
     assert.ok(callback, 'the IdP redirected to the callback')

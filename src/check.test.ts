@@ -32,8 +32,15 @@ test('check: all good → exit 0, one line per finding, the credentials proven a
       'issuer: ok http://127.0.0.1:4000',
       '  authorization_endpoint: http://127.0.0.1:4000/auth',
       '  token_endpoint: http://127.0.0.1:4000/token',
-      '  revocation_endpoint: (none)',
-      '  end_session_endpoint: (none)',
+      'pkce: ok S256 (of S256)',
+      'iss parameter: WARNING not advertised: callbacks carry no iss to check (mix-up defence rests on this client having one issuer)',
+      'revocation: WARNING no revocation endpoint: logout and ended sessions cannot revoke refresh tokens, which stay valid at the issuer until they expire',
+      'end-session: WARNING no end_session_endpoint: logout ends Cloakroom\'s session only; the user stays signed in at the issuer (GET /auth/logout goes to http://127.0.0.1:8080/)',
+      'back-channel logout: WARNING not supported: a sign-out at the issuer does not reach Cloakroom; sessions end at their deadlines or their next failed refresh',
+      'PAR: ok not offered: authorization parameters travel in the browser\'s URL',
+      'DPoP: ok (none advertised); not used (oidc.dpop: false): Bearer tokens',
+      'acr values: ok (none advertised)',
+      'resource indicators: ok not used (no route has a resource)',
       'credentials: ok (client_secret_basic accepted at http://127.0.0.1:4000/token)',
       '  redirect_uri to register: http://127.0.0.1:8080/auth/callback (not verifiable here)',
       '  post_logout_redirect_uri to register: http://127.0.0.1:8080/ (not verifiable here)',
@@ -47,7 +54,7 @@ test('check: all good → exit 0, one line per finding, the credentials proven a
 test('check: a wrong client secret fails (exit 1), naming the keys to check and never the secret', async () => {
   const { code, lines } = await check({ token: () => oauthError(401, undefined, 'Basic realm="idp", error="invalid_client"') })
   assert.equal(code, 1)
-  assert.equal(lines[6], 'credentials: FAILED the issuer refused client "unit-client" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)')
+  assert.equal(lines.find((line) => line.startsWith('credentials:')), 'credentials: FAILED the issuer refused client "unit-client" (invalid_client): check oidc.clientId, oidc.clientSecret and oidc.tokenEndpointAuthMethod (client_secret_basic)')
   assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
   assert.ok(!lines.join('\n').includes(CLIENT_SECRET))
 })
@@ -102,4 +109,11 @@ test('check: a private key file that cannot be read is a config error (exit 2 in
   const config = fakeIssuerConfig({ tokenEndpointAuthMethod: 'private_key_jwt', clientSecret: null, privateKeyFile: '/nonexistent/key.pem' })
   await assert.rejects(runCheck(config, { print: (line) => lines.push(line) }), ConfigError)
   assert.deepEqual(lines, [])
+})
+
+test('check: a setting the issuer cannot serve (PAR always, no PAR endpoint) fails (exit 1), saying why', async () => {
+  const { code, lines } = await check({ oidc: { pushedAuthorizationRequests: 'always' } })
+  assert.equal(code, 1)
+  assert.ok(lines.includes('PAR: FAILED oidc.pushedAuthorizationRequests is always, but the issuer has no pushed_authorization_request_endpoint: logins cannot start'), lines.join('\n'))
+  assert.equal(lines.at(-1), 'check: FAILED (1 problem)')
 })

@@ -5,6 +5,7 @@ import type { CustomFetch } from 'openid-client'
 import type { Config } from './config/index.ts'
 import { CloakroomError } from './errors.ts'
 import { createOidcClient, discoveryUrl, type CredentialsProof, type OidcClient } from './oidc/index.ts'
+import { describeIssuer } from './oidc/issuer-features.ts'
 import { createStore, type StoreLog } from './store/index.ts'
 import { withDeadline } from './deadline.ts'
 
@@ -70,10 +71,10 @@ async function checkIssuer(config: Config, oidc: OidcClient, report: Report, pri
   try {
     const metadata = await withDeadline(oidc.discover(), bound, late(discoveryUrl(new URL(config.oidc.issuer))))
     report('issuer', 'ok', metadata.issuer)
-    // Not findings, but what logout can do: revocation and end-session are optional for an issuer.
-    for (const key of ['authorization_endpoint', 'token_endpoint', 'revocation_endpoint', 'end_session_endpoint'] as const) {
-      print(`  ${key}: ${metadata[key] ?? '(none)'}`)
-    }
+    for (const key of ['authorization_endpoint', 'token_endpoint'] as const) print(`  ${key}: ${metadata[key] ?? '(none)'}`)
+    // What the issuer supports, and what that means for this configuration (FAILED: it cannot work).
+    for (const finding of describeIssuer(metadata, config)) report(finding.feature, finding.verdict, finding.detail)
+    await checkResources(config, oidc, report, bound)
     tokenEndpoint = metadata.token_endpoint ?? '(none)'
   } catch (error) {
     report('issuer', 'FAILED', operatorDetail(error))
@@ -89,6 +90,28 @@ async function checkIssuer(config: Config, oidc: OidcClient, report: Report, pri
   }
   // Not findings: no issuer lets a client read its registration, so these can only be named.
   for (const line of registeredUris(config)) print(`  ${line}`)
+}
+
+/**
+ * Each route's resource (RFC 8707), asked of the issuer in an authorization request: discovery has
+ * no field that says whether it takes them, so each is tried (no user signs in).
+ */
+async function checkResources(config: Config, oidc: OidcClient, report: Report, bound: number): Promise<void> {
+  const resources = [...new Set(config.routes.flatMap((route) => route.resource ?? []))]
+  if (resources.length === 0) {
+    report('resource indicators', 'ok', 'not used (no route has a resource)')
+    return
+  }
+  if (!config.oidc.scopes.includes('offline_access')) {
+    report('resource indicators', 'WARNING', 'routes with a resource get their tokens with the refresh token, and oidc.scopes has no offline_access: without a refresh token those routes answer 503')
+  }
+  for (const resource of resources) {
+    const routes = config.routes.filter((route) => route.resource === resource).map((route) => route.path).join(', ')
+    const probe = await withDeadline(oidc.probeResource(resource), bound, () => ({ verdict: 'unproven' as const, detail: `no answer within ${bound / 1000}s` }))
+    if (probe.verdict === 'accepted') report('resource indicators', 'ok', `${resource} accepted by the issuer (${routes})`)
+    else if (probe.verdict === 'refused') report('resource indicators', 'FAILED', `${resource} refused by the issuer (invalid_target): ${routes} cannot get a token`)
+    else report('resource indicators', 'WARNING', `${resource} not proven: ${probe.detail} (${routes})`)
+  }
 }
 
 /** The URIs the client's registration at the issuer must hold, which check cannot verify. */

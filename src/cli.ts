@@ -51,8 +51,10 @@ async function check(config: Config, file: string): Promise<number> {
 
 async function serve(config: Config, log: ReturnType<typeof createLogger>): Promise<number> {
   let server
+  let unfit: string | undefined
+  let stopUnfit = (reason: string) => { unfit = reason }
   try {
-    server = await startServer({ config, log })
+    server = await startServer({ config, log, onUnfitIssuer: (reason) => stopUnfit(reason) })
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     process.stderr.write(`cloakroom: invalid configuration:\n${error.message}\n`)
@@ -72,6 +74,14 @@ async function serve(config: Config, log: ReturnType<typeof createLogger>): Prom
     }
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
+    // The issuer answered discovery, and cannot serve this configuration: nothing here can fix that.
+    stopUnfit = (reason) => {
+      if (stopping) return
+      stopping = true
+      process.stderr.write(`cloakroom: the issuer cannot serve this configuration: ${reason}\n`)
+      server.close().then(() => resolve(1), () => resolve(1))
+    }
+    if (unfit !== undefined) stopUnfit(unfit)
   })
 }
 

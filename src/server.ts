@@ -55,6 +55,11 @@ export interface ServerOptions {
   readonly fetch?: CustomFetch
   /** Tests only: shorter HTTP server timeouts than the production values below. */
   readonly httpTimeouts?: HttpTimeouts
+  /**
+   * Called when the issuer's discovery at startup shows it cannot serve this configuration (no PKCE
+   * S256, PAR always without an endpoint, …): the CLI stops then. An unreachable issuer is only a warning.
+   */
+  readonly onUnfitIssuer?: (reason: string) => void
 }
 
 export interface HttpTimeouts {
@@ -71,7 +76,7 @@ export interface RunningServer {
 }
 
 /** Builds Deps, lists the middleware order once, and listens. */
-export async function startServer({ config, log, now = Date.now, fetch, httpTimeouts = {} }: ServerOptions): Promise<RunningServer> {
+export async function startServer({ config, log, now = Date.now, fetch, httpTimeouts = {}, onUnfitIssuer }: ServerOptions): Promise<RunningServer> {
   const metrics = createMetrics()
   const store = instrumentStore(await createStore(config.store, { secrets: config.session.secrets, log, now }), metrics)
   // Whatever ends a session, on whichever instance, publishes its end: its WebSockets here close then.
@@ -106,7 +111,11 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
     onUpstream: (route, outcome, seconds) => metrics.observeUpstream(route.path, outcome, seconds),
   })
 
-  oidc.discover().catch((error: unknown) => log.warn({ code: (error as CloakroomError).code, cause: describeCause((error as CloakroomError).cause) }, 'issuer discovery failed; will retry on demand'))
+  oidc.discover().then(() => {
+    if (oidc.unfit === undefined) return
+    log.error({ event: 'issuer_unfit', reason: oidc.unfit }, 'the issuer cannot serve this configuration')
+    onUnfitIssuer?.(oidc.unfit)
+  }, (error: unknown) => log.warn({ code: (error as CloakroomError).code, cause: describeCause((error as CloakroomError).cause) }, 'issuer discovery failed; will retry on demand'))
   if (config.publicUrl.startsWith('https:') && !config.session.cookieName.startsWith('__Host-')) {
     log.warn({ cookieName: config.session.cookieName }, 'session.cookieName lacks the __Host- prefix: a sibling subdomain could plant cookies for this origin')
   }

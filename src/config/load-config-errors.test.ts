@@ -416,6 +416,26 @@ const rows: readonly Row[] = [
     ],
   },
   {
+    name: 'DPoP, not in this version',
+    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: client-secret, dpop: true }' }),
+    lines: ['oidc.dpop: true is not supported by this version yet (DPoP comes next; see docs/behaviours.md)'],
+  },
+  {
+    name: 'resources, and the PAR and DPoP settings',
+    yaml: yamlWith({
+      oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: client-secret, pushedAuthorizationRequests: sometimes, dpop: yes }',
+      routes: 'routes: [{ path: /a, target: "http://x", resource: "https://a.example.com#frag" }, { path: /b, target: "http://x", resource: "not a uri" }, { path: /c, target: "http://x", token: none, resource: "https://c.example.com" }, { path: /, static: ./public, resource: "api://d" }]',
+    }),
+    lines: [
+      'oidc.dpop: must be true or false (got "yes")',
+      'oidc.pushedAuthorizationRequests: must be one of auto, always, never (got "sometimes")',
+      'routes[0].resource: must not have a fragment (RFC 8707 §2)',
+      'routes[1].resource: must be an absolute URI such as https://api.example.com (got "not a uri")',
+      'routes[2].resource: only for a route with a target and token: user or optional (no token goes anywhere else)',
+      'routes[3].resource: only for a route with a target and token: user or optional (no token goes anywhere else)',
+    ],
+  },
+  {
     name: 'both target and static',
     yaml: yamlWith({ routes: 'routes: [{ path: /, target: "http://x", static: ./public }]' }),
     lines: ['routes[0]: must have a target or static, not both'],

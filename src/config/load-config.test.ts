@@ -46,6 +46,8 @@ test('a minimal config gets every default', () => {
       authorizationParams: {},
       callbackPath: '/auth/callback',
       postLogoutRedirectUri: 'https://app.example.com/',
+      pushedAuthorizationRequests: 'auto',
+      dpop: false,
     },
     session: { cookieName: '__Host-cloakroom', secrets: [SECRET], sameSite: 'lax', idleTimeout: 1800, absoluteTimeout: 43_200 },
     store: { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: 'cloakroom:' },
@@ -55,7 +57,7 @@ test('a minimal config gets every default', () => {
     metrics: { listen: null },
     admin: { listen: null, token: undefined },
     csrf: { headerName: 'X-CSRF' },
-    routes: [{ path: '/api', target: 'http://127.0.0.1:7000', static: undefined, token: 'user', stripPath: false, csrf: true, acrValues: undefined, maxAge: undefined }],
+    routes: [{ path: '/api', target: 'http://127.0.0.1:7000', static: undefined, token: 'user', stripPath: false, csrf: true, acrValues: undefined, maxAge: undefined, resource: undefined }],
   }
   assert.deepEqual(loadConfig(MINIMAL, ENV), expected)
 })
@@ -74,6 +76,8 @@ oidc:
   authorizationParams: { audience: https://api.example.com, max_age: 300, ui_locales: de, prompt: consent, x: true }
   callbackPath: /bff/callback
   postLogoutRedirectUri: https://www.example.com/bye?from=app
+  pushedAuthorizationRequests: always
+  dpop: false
 session:
   cookieName: __Secure-sid
   secrets: ["${SECRET}", "${SECRET}-old"]
@@ -87,7 +91,7 @@ login: { ratePerMinute: 5 }
 metrics: { listen: { host: 127.0.0.1, port: 9464 } }
 csrf: { headerName: X-Requested-By }
 routes:
-  - { path: /api/, target: "http://127.0.0.1:7000/v1/", token: optional, stripPath: true }
+  - { path: /api/, target: "http://127.0.0.1:7000/v1/", token: optional, stripPath: true, resource: "api://orders" }
   - { path: /public, target: "https://example.org", token: none, csrf: false }
   - { path: /, static: ./public, token: none, csrf: false }
 `
@@ -106,6 +110,8 @@ routes:
       authorizationParams: { audience: 'https://api.example.com', max_age: '300', ui_locales: 'de', prompt: 'consent', x: 'true' },
       callbackPath: '/bff/callback',
       postLogoutRedirectUri: 'https://www.example.com/bye?from=app',
+      pushedAuthorizationRequests: 'always',
+      dpop: false,
     },
     session: { cookieName: 'sid', secrets: [SECRET, `${SECRET}-old`], sameSite: 'strict', idleTimeout: 90, absoluteTimeout: 86_400 },
     store: { type: 'redis-sentinel', sentinels: ['redis://10.0.0.1:26379', 'rediss://10.0.0.2:26379'], masterName: 'main', keyPrefix: '' },
@@ -116,9 +122,9 @@ routes:
     admin: { listen: null, token: undefined },
     csrf: { headerName: 'X-Requested-By' },
     routes: [
-      { path: '/api', target: 'http://127.0.0.1:7000/v1', static: undefined, token: 'optional', stripPath: true, csrf: true, acrValues: undefined, maxAge: undefined },
-      { path: '/public', target: 'https://example.org', static: undefined, token: 'none', stripPath: false, csrf: false, acrValues: undefined, maxAge: undefined },
-      { path: '/', target: undefined, static: '/srv/cloakroom/public', token: 'none', stripPath: false, csrf: false, acrValues: undefined, maxAge: undefined },
+      { path: '/api', target: 'http://127.0.0.1:7000/v1', static: undefined, token: 'optional', stripPath: true, csrf: true, acrValues: undefined, maxAge: undefined, resource: 'api://orders' },
+      { path: '/public', target: 'https://example.org', static: undefined, token: 'none', stripPath: false, csrf: false, acrValues: undefined, maxAge: undefined, resource: undefined },
+      { path: '/', target: undefined, static: '/srv/cloakroom/public', token: 'none', stripPath: false, csrf: false, acrValues: undefined, maxAge: undefined, resource: undefined },
     ],
   }
   assert.deepEqual(config, expected)

@@ -3,7 +3,7 @@ import type { OidcConfig, TokenEndpointAuthMethod } from './types.ts'
 import { readPlainPath } from './paths.ts'
 import { readHttpUrl } from './urls.ts'
 import {
-  describe, describeKind, gotNothing, isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readChoice, readList,
+  describe, describeKind, gotNothing, isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readBoolean, readChoice, readList,
   readMapping, readSecret, readString, required, requireString,
 } from './validate.ts'
 import { NO_ORIGINS, type OriginOf, type VariableOrigin } from './variable-origin.ts'
@@ -11,8 +11,9 @@ import { NO_ORIGINS, type OriginOf, type VariableOrigin } from './variable-origi
 /** The keys of `oidc`. */
 export const OIDC_KEYS: readonly string[] = [
   'issuer', 'clientId', 'clientSecret', 'tokenEndpointAuthMethod', 'privateKeyFile', 'scopes',
-  'authorizationParams', 'callbackPath', 'postLogoutRedirectUri',
+  'authorizationParams', 'callbackPath', 'postLogoutRedirectUri', 'pushedAuthorizationRequests', 'dpop',
 ]
+const PAR_MODES = ['auto', 'always', 'never'] as const
 const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']
 const SECRET_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post']
 const DEFAULT_SCOPES: readonly string[] = ['openid', 'profile', 'offline_access']
@@ -42,6 +43,8 @@ export function readOidc(problems: Problems, value: unknown, publicUrl: string |
   if (methodValid) {
     checkCredentials(problems, method, oidc.clientSecret, oidc.privateKeyFile, secretOrigin)
   }
+  const dpop = readBoolean(problems, 'oidc.dpop', oidc.dpop, false)
+  if (dpop) problems.push('oidc.dpop: true is not supported by this version yet (DPoP comes next; see docs/behaviours.md)')
   return {
     issuer,
     clientId,
@@ -53,6 +56,10 @@ export function readOidc(problems: Problems, value: unknown, publicUrl: string |
     // default: under /auth, next to the other endpoints
     callbackPath: isAbsent(oidc.callbackPath) ? '/auth/callback' : readPlainPath(problems, 'oidc.callbackPath', oidc.callbackPath) ?? '',
     postLogoutRedirectUri: readPostLogoutRedirectUri(problems, oidc.postLogoutRedirectUri, publicUrl),
+    // default: auto, PAR whenever the issuer offers it (the authorization parameters stay out of the URL)
+    pushedAuthorizationRequests: readChoice(problems, 'oidc.pushedAuthorizationRequests', oidc.pushedAuthorizationRequests, PAR_MODES, 'auto'),
+    // default: false, Bearer tokens
+    dpop,
   }
 }
 

@@ -2,10 +2,10 @@ import { resolve } from 'node:path'
 import type { RouteConfig, RouteTokenMode } from './types.ts'
 import { matchesPrefix, readPlainPath } from './paths.ts'
 import { readHttpUrl } from './urls.ts'
-import { isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readBoolean, readChoice, readDuration, readList, readMapping, readString } from './validate.ts'
+import { isAbsent, isMapping, itemPath, keyPath, mismatch, type Problems, readBoolean, readChoice, readDuration, readList, readMapping, readString, requireString } from './validate.ts'
 
 /** The keys of each item of `routes`. */
-export const ROUTE_KEYS: readonly string[] = ['path', 'target', 'static', 'token', 'stripPath', 'csrf', 'acrValues', 'maxAge']
+export const ROUTE_KEYS: readonly string[] = ['path', 'target', 'static', 'token', 'stripPath', 'csrf', 'acrValues', 'maxAge', 'resource']
 const TOKEN_MODES: readonly RouteTokenMode[] = ['user', 'optional', 'none']
 
 /** Reads `routes`, in order (the first match wins); static folders resolve against `baseDir`. */
@@ -43,6 +43,8 @@ function readRoute(problems: Problems, path: string, value: unknown, baseDir: st
   for (const key of ['acrValues', 'maxAge'] as const) {
     if (!isAbsent(route[key]) && token !== 'user') problems.push(`${keyPath(path, key)}: needs token: user (the route has token: ${token}, so a request without a session would pass)`)
   }
+  const resource = readResource(problems, keyPath(path, 'resource'), route.resource)
+  if (resource !== undefined && (token === 'none' || !hasTarget)) problems.push(`${keyPath(path, 'resource')}: only for a route with a target and token: user or optional (no token goes anywhere else)`)
   return {
     // "/api/" and "/api" are one route; only the root keeps its slash.
     path: routePath === undefined || routePath === '/' ? routePath ?? '' : routePath.replace(/\/$/, ''),
@@ -59,7 +61,20 @@ function readRoute(problems: Problems, path: string, value: unknown, baseDir: st
     acrValues: readAcrValues(problems, keyPath(path, 'acrValues'), route.acrValues),
     // default: none, however long ago the user signed in
     maxAge: isAbsent(route.maxAge) ? undefined : readDuration(problems, keyPath(path, 'maxAge'), route.maxAge, 0, false),
+    // default: none, the login's access token
+    resource,
   }
+}
+
+/** RFC 8707 §2: a resource is an absolute URI without a fragment (any scheme: Entra's are api://…). */
+function readResource(problems: Problems, path: string, value: unknown): string | undefined {
+  if (isAbsent(value)) return undefined
+  const expected = 'an absolute URI such as https://api.example.com'
+  const text = requireString(problems, path, value, expected)
+  if (text === undefined) return undefined
+  if (!URL.canParse(text) || /\s/.test(text)) problems.push(mismatch(path, expected, value))
+  else if (text.includes('#')) problems.push(`${path}: must not have a fragment (RFC 8707 §2)`)
+  return text
 }
 
 /** A non-empty list of acr values, each a token without spaces or quotes (it goes into acr_values). */

@@ -16,6 +16,10 @@ export interface OidcConfig {
   readonly authorizationParams: Readonly<Record<string, string>>
   readonly callbackPath: string
   readonly postLogoutRedirectUri: string
+  /** Pushed authorization requests (RFC 9126): auto uses them when discovery advertises an endpoint. */
+  readonly pushedAuthorizationRequests: 'auto' | 'always' | 'never'
+  /** DPoP (RFC 9449): tokens bound to a key pair of each session; targets get proofs. */
+  readonly dpop: boolean
 }
 
 export interface SessionConfig {
@@ -49,6 +53,8 @@ export interface RouteConfig {
   readonly acrValues: readonly string[] | undefined
   /** Step-up: the session's `auth_time` must be at most this many seconds ago. */
   readonly maxAge: number | undefined
+  /** RFC 8707: the route forwards an access token issued for this resource (an absolute URI), not the login's. */
+  readonly resource: string | undefined
 }
 
 export interface Config {

@@ -64,7 +64,7 @@ export async function authorize(route: RouteConfig, request: RouteRequest, deps:
     const unmet = unmetStepUp(session.claims, route, Math.floor(deps.now() / 1000))
     if (unmet !== undefined) throw stepUpRequired({ acrValues: route.acrValues?.join(' '), maxAge: route.maxAge }, unmet)
   }
-  return deps.sessions.touch(await deps.refresher.fresh(session))
+  return deps.sessions.touch(await deps.refresher.fresh(session, route.resource))
 }
 
 /**

@@ -10,7 +10,7 @@ import { matchRoute, upstreamPath } from '../proxy/index.ts'
 import { requestPath } from './authorize-route.ts'
 
 const route = (path: string, target: string, stripPath: boolean, token: RouteConfig['token']): RouteConfig =>
-  ({ path, target, static: undefined, token, stripPath, csrf: true, acrValues: undefined, maxAge: undefined })
+  ({ path, target, static: undefined, token, stripPath, csrf: true, acrValues: undefined, maxAge: undefined, resource: undefined })
 
 // Targets with distinct base paths, so the path a target receives names the route that sent it.
 const routes = [

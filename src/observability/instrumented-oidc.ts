@@ -17,6 +17,7 @@ export function instrumentOidc(oidc: OidcClient, metrics: Pick<Metrics, 'idpErro
     ...oidc,
     // A getter: the spread above copied its value at this moment.
     get ready() { return oidc.ready },
+    get unfit() { return oidc.unfit },
     discover: counted(oidc.discover, 'discovery'),
     exchangeCode: counted(oidc.exchangeCode, 'code_grant'),
     refresh: counted(oidc.refresh, 'refresh'),

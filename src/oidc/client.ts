@@ -4,6 +4,8 @@ import type { TokenSet } from '../store/index.ts'
 import { CloakroomError } from '../errors.ts'
 import { createClientAuth } from './client-auth.ts'
 import { describeIdpFailure } from './describe-failure.ts'
+import { describeIssuer } from './issuer-features.ts'
+import { probeResource, type ResourceProbe } from './probe-resource.ts'
 import { clientRefusedError, isClientRefused, oauthErrorCode, toIdpError } from './idp-error.ts'
 import { proveCredentials, type CredentialsProof } from './prove-credentials.ts'
 import { createLogoutTokenValidator, type LogoutTokenClaims } from './logout-token.ts'
@@ -16,6 +18,13 @@ export interface AuthorizationRequest {
   readonly prompt?: string | undefined
   readonly acrValues?: string | undefined
   readonly maxAge?: number | undefined
+}
+
+/** A refresh token grant: for the login's own token, or for one resource's (RFC 8707). */
+export interface RefreshGrant {
+  readonly refreshToken: string
+  readonly expectedSub: string
+  readonly resource?: string | undefined
 }
 
 export interface Refreshed {
@@ -32,13 +41,18 @@ export interface CodeExchangeResult {
 
 /** Everything Cloakroom asks of the issuer. The only module that talks to openid-client. */
 export interface OidcClient {
-  /** True once the issuer's discovery document is loaded. */
+  /** True once the issuer's discovery document is loaded, and the issuer can serve this configuration. */
   readonly ready: boolean
+  /** Once discovered: why the issuer cannot serve this configuration (every other call is idp_unavailable then), or undefined. */
+  readonly unfit: string | undefined
   /**
-   * Loads discovery (once; retried on the next call after a failure). Throws idp_unavailable whose
-   * cause's message names the discovery URL and why it failed ("connection refused (ECONNREFUSED)").
+   * Loads discovery (once; retried on the next call after a failure), fit for this configuration or
+   * not (see `unfit`). Throws idp_unavailable whose cause's message names the discovery URL and why
+   * it failed ("connection refused (ECONNREFUSED)").
    */
   discover(): Promise<client.ServerMetadata>
+  /** Whether the issuer takes `resource` (RFC 8707) in an authorization request (for `cloakroom check`). */
+  probeResource(resource: string): Promise<ResourceProbe>
   /**
    * Proves the client's credentials at the token endpoint with a made-up code (for `cloakroom check`).
    * Throws idp_unavailable when discovery fails.
@@ -53,7 +67,7 @@ export interface OidcClient {
    * is gone) or an ID token for another subject, and idp_unavailable for anything else (network,
    * timeout, 5xx, other refusals).
    */
-  refresh(grant: { readonly refreshToken: string; readonly expectedSub: string }): Promise<Refreshed>
+  refresh(grant: RefreshGrant): Promise<Refreshed>
   /** RFC 7009 revocation; false when the issuer has no revocation endpoint. Throws idp_unavailable or bad_request. */
   revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean>
   /** The end-session URL with id_token_hint and post_logout_redirect_uri, or undefined when the issuer has none. */
@@ -90,6 +104,8 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
   const clientAuth = await createClientAuth(config.oidc)
   const redirectUri = new URL(config.oidc.callbackPath, config.publicUrl).href
   let configuration: client.Configuration | undefined
+  // Why the discovered issuer cannot serve this configuration (describeIssuer's failures), if it cannot.
+  let unfit: string | undefined
   let pending: Promise<client.Configuration> | undefined
 
   async function load(): Promise<client.Configuration> {
@@ -104,9 +120,9 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
         clientAuth,
         { execute, timeout: config.timeouts.idp, ...(fetch === undefined ? {} : { [client.customFetch]: fetch }) },
       )
-      if (loaded.serverMetadata().code_challenge_methods_supported?.includes('S256') === false) {
-        throw new Error('the issuer does not support PKCE S256')
-      }
+      // What cannot work with this configuration (no PKCE S256, PAR always without an endpoint, …).
+      const failed = describeIssuer(loaded.serverMetadata(), config).filter((finding) => finding.verdict === 'FAILED')
+      unfit = failed.length === 0 ? undefined : failed.map((finding) => `${finding.feature}: ${finding.detail}`).join('; ')
       configuration = loaded
       return loaded
     } catch (error) {
@@ -120,10 +136,25 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
     }
   }
 
-  async function current(): Promise<client.Configuration> {
+  const resources = [...new Set(config.routes.flatMap((route) => route.resource ?? []))]
+
+  /** PAR per oidc.pushedAuthorizationRequests: always, never, or (auto) when the issuer offers it. */
+  const usesPar = (metadata: client.ServerMetadata) => config.oidc.pushedAuthorizationRequests === 'always' ||
+    (config.oidc.pushedAuthorizationRequests === 'auto' && metadata.pushed_authorization_request_endpoint !== undefined)
+
+  /** The issuer's configuration as discovered, fit for this configuration or not. */
+  async function discovered(): Promise<client.Configuration> {
     if (configuration !== undefined) return configuration
     pending ??= load()
     return pending
+  }
+
+  /** The issuer's configuration, to use: idp_unavailable while it cannot serve this configuration. */
+  async function current(): Promise<client.Configuration> {
+    const loaded = await discovered()
+    if (unfit === undefined) return loaded
+    const cause = Object.assign(new Error(unfit), { name: 'IssuerUnfit' })
+    throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable', { cause })
   }
   // A max_age in authorizationParams is asked of every login that sets none itself.
   const configuredMaxAge = /^(?:0|[1-9]\d{0,8})$/.test(config.oidc.authorizationParams['max_age'] ?? '') ? Number(config.oidc.authorizationParams['max_age']) : undefined
@@ -137,19 +168,26 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
   })
 
   return {
-    get ready() { return configuration !== undefined },
+    get ready() { return configuration !== undefined && unfit === undefined },
+    get unfit() { return unfit },
 
     async discover() {
-      return (await current()).serverMetadata()
+      return (await discovered()).serverMetadata()
     },
 
     async proveCredentials() {
-      return proveCredentials(await current(), redirectUri, config.oidc)
+      return proveCredentials(await discovered(), redirectUri, config.oidc)
+    },
+
+    async probeResource(resource) {
+      const loaded = await discovered()
+      const get = fetch === undefined ? undefined : (url: URL, init: { redirect: 'manual' }) => fetch(url.href, { ...init, method: 'GET', headers: {} } as client.CustomFetchOptions)
+      return probeResource(loaded, redirectUri, config.oidc.scopes.join(' '), resource, usesPar(loaded.serverMetadata()), get)
     },
 
     async authorizationUrl({ state, nonce, codeVerifier, prompt, acrValues, maxAge }) {
       const loaded = await current()
-      return client.buildAuthorizationUrl(loaded, {
+      const parameters = new URLSearchParams({
         ...config.oidc.authorizationParams,
         // A login's own prompt, acr_values and max_age (a step-up) win over the configured ones.
         ...(prompt === undefined ? {} : { prompt }),
@@ -163,6 +201,16 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
         code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
         code_challenge_method: 'S256',
       })
+      // RFC 8707: the grant covers every route's resource; each token is then asked for one of them.
+      for (const resource of resources) parameters.append('resource', resource)
+      if (!usesPar(loaded.serverMetadata())) return client.buildAuthorizationUrl(loaded, parameters)
+      try {
+        // RFC 9126: the parameters go to the issuer from here; the browser carries client_id and request_uri only.
+        return await client.buildAuthorizationUrlWithPAR(loaded, parameters)
+      } catch (error) {
+        // Unreachable: idp_unavailable; refused (invalid_client, invalid_target, …): "Login failed (code)".
+        throw toIdpError(error, 'Login', config.oidc)
+      }
     },
 
     async exchangeCode(callbackUrl, { state, nonce, codeVerifier, maxAge }) {
@@ -188,11 +236,11 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       }
     },
 
-    async refresh({ refreshToken, expectedSub }) {
+    async refresh({ refreshToken, expectedSub, resource }) {
       const loaded = await current()
       let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>
       try {
-        response = await client.refreshTokenGrant(loaded, refreshToken)
+        response = await client.refreshTokenGrant(loaded, refreshToken, resource === undefined ? {} : { resource })
       } catch (error) {
         // invalid_grant: the refresh token was revoked, expired or already used; the grant is gone.
         if (oauthErrorCode(error) === 'invalid_grant') {

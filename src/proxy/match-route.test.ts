@@ -5,7 +5,7 @@ import type { RouteConfig } from '../config/index.ts'
 import { hasDotSegments, matchRoute, routeShiftsWhenDecoded, upstreamPath } from './match-route.ts'
 
 const route = (path: string, extra: Partial<RouteConfig> = {}): RouteConfig =>
-  ({ path, target: 'http://127.0.0.1:7000', static: undefined, token: 'user', stripPath: false, csrf: true, acrValues: undefined, maxAge: undefined, ...extra })
+  ({ path, target: 'http://127.0.0.1:7000', static: undefined, token: 'user', stripPath: false, csrf: true, acrValues: undefined, maxAge: undefined, resource: undefined, ...extra })
 
 const routes = [route('/api/v2'), route('/api'), route('/')]
 

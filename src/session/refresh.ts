@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CloakroomError } from '../errors.ts'
-import type { Refreshed } from '../oidc/index.ts'
+import type { Refreshed, RefreshGrant } from '../oidc/index.ts'
 import { refreshLockName, type SessionRecord, type SessionStore } from '../store/index.ts'
-import { needsRefresh } from './rules.ts'
+import { accessTokenFor, needsRefresh } from './rules.ts'
 import { endSession } from './end-session.ts'
 
 export type RefreshOutcome = 'ok' | 'invalid_grant' | 'unavailable'
@@ -10,7 +10,7 @@ export type RefreshOutcome = 'ok' | 'invalid_grant' | 'unavailable'
 export interface TokenRefresherDeps {
   readonly store: SessionStore
   /** The refresh token grant (oidc.refresh): throws session_expired or idp_unavailable. */
-  readonly refresh: (grant: { readonly refreshToken: string; readonly expectedSub: string }) => Promise<Refreshed>
+  readonly refresh: (grant: RefreshGrant) => Promise<Refreshed>
   /** Runs before the lock is taken (loading the issuer's metadata), so the lock covers only the grant. */
   readonly prepare?: () => Promise<unknown>
   /** Seconds before the access token's expiry at which it is refreshed. */
@@ -34,30 +34,49 @@ export interface TokenRefresherDeps {
   readonly onUnsaved?: (outcome: 'stored' | 'lost', sessionId: string) => void
 }
 
+/**
+ * Every refresh spends the session's one refresh token (and, with rotation, replaces it), whichever
+ * token it is for: the login's own (`resource` undefined) or a resource's (RFC 8707). So one lock per
+ * session serializes them all, and each kind of token is refreshed at most once at a time.
+ */
 export interface TokenRefresher {
   /**
-   * The session with an access token that is not about to expire. Refreshes it at most once however
-   * many requests (in this process or others sharing the store) ask at the same time.
+   * The session with an access token (the login's, or `resource`'s) that is not about to expire.
+   * Refreshes it at most once however many requests (in this process or others sharing the store)
+   * ask at the same time.
    */
-  fresh(session: SessionRecord): Promise<SessionRecord>
+  fresh(session: SessionRecord, resource?: string): Promise<SessionRecord>
   /**
-   * The session with an access token other than `session`'s, which a target refused as invalid
-   * (revoked, keys rotated, an opaque token without expires_in): refreshed once, as `fresh` does.
+   * The session with an access token (the login's, or `resource`'s) other than `session`'s, which a
+   * target refused as invalid (revoked, keys rotated, an opaque token without expires_in): refreshed
+   * once, as `fresh` does.
    */
-  replace(session: SessionRecord): Promise<SessionRecord>
+  replace(session: SessionRecord, resource?: string): Promise<SessionRecord>
 }
 
 const ended = () => new CloakroomError('session_expired', 'The session has ended; please log in again')
 const isStoreDown = (error: unknown) => error instanceof CloakroomError && error.code === 'store_unavailable'
 
-/** Someone refreshed since `seen` was read: its tokens were replaced. */
-function refreshedSince(seen: SessionRecord, latest: SessionRecord): boolean {
-  return latest.tokens.accessToken !== seen.tokens.accessToken || latest.tokens.refreshToken !== seen.tokens.refreshToken
+/** Someone refreshed the token (the login's, or `resource`'s) since `seen` was read: it was replaced. */
+function refreshedSince(seen: SessionRecord, latest: SessionRecord, resource: string | undefined): boolean {
+  return accessTokenFor(latest, resource) !== accessTokenFor(seen, resource)
 }
 
-/** The session as it is after a grant: the new tokens, the ID token and claims kept where none came. */
-function withTokens(base: SessionRecord, { tokens, claims }: Refreshed): SessionRecord {
-  return { ...base, tokens: { ...tokens, idToken: tokens.idToken ?? base.tokens.idToken }, claims: claims ?? base.claims, version: base.version + 1 }
+/**
+ * The session as it is after a grant: the new access token (the login's, or `resource`'s), the
+ * rotated refresh token, the ID token and claims kept where none came.
+ */
+function withTokens(base: SessionRecord, { tokens, claims }: Refreshed, resource: string | undefined): SessionRecord {
+  const idToken = tokens.idToken ?? base.tokens.idToken
+  if (resource === undefined) return { ...base, tokens: { ...tokens, idToken }, claims: claims ?? base.claims, version: base.version + 1 }
+  const { accessToken, accessTokenExpiresAt, tokenType, scope } = tokens
+  return {
+    ...base,
+    tokens: { ...base.tokens, refreshToken: tokens.refreshToken, idToken },
+    resourceTokens: { ...base.resourceTokens, [resource]: { accessToken, accessTokenExpiresAt, tokenType, scope } },
+    claims: claims ?? base.claims,
+    version: base.version + 1,
+  }
 }
 
 /**
@@ -72,10 +91,10 @@ function withTokens(base: SessionRecord, { tokens, claims }: Refreshed): Session
 export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   const { store, refreshBefore, lockTtlMs, now, pollMs = 50, failureHoldMs = 250, keepUnsavedMs = 600_000 } = deps
   const inFlight = new Map<string, Promise<SessionRecord>>()
-  const due = (session: SessionRecord) => needsRefresh(session, refreshBefore, Math.floor(now() / 1000))
+  const dueFor = (resource: string | undefined) => (session: SessionRecord) => needsRefresh(session, refreshBefore, Math.floor(now() / 1000), resource)
 
-  /** Refreshes unless someone did since `seen`, or `stale` says the latest record needs none. */
-  async function refreshAcrossInstances(seen: SessionRecord, stale: (latest: SessionRecord) => boolean): Promise<SessionRecord> {
+  /** Refreshes `resource`'s token (or the login's) unless someone did since `seen`, or `stale` says the latest record needs none. */
+  async function refreshAcrossInstances(seen: SessionRecord, resource: string | undefined, stale: (latest: SessionRecord) => boolean): Promise<SessionRecord> {
     await deps.prepare?.()
     const lock = refreshLockName(seen.id)
     // A live holder finishes within the lock's lifetime; a dead one's lock expires by then and is taken over.
@@ -84,11 +103,11 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     for (;;) {
       const latest = await store.getSession(seen.id)
       if (latest === undefined) throw ended()
-      if (refreshedSince(seen, latest) || !stale(latest)) return latest
+      if (refreshedSince(seen, latest, resource) || !stale(latest)) return latest
       // The lock is ours from before we asked, not from when the answer came.
       const askedAt = now()
       const attempt = await store.acquireLock(lock, lockTtlMs, waitedFor)
-      if (attempt.token !== undefined) return refreshHoldingLock(seen, stale, attempt.token, askedAt + lockTtlMs)
+      if (attempt.token !== undefined) return refreshHoldingLock(seen, resource, stale, attempt.token, askedAt + lockTtlMs)
       if (attempt.failed) throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable')
       waitedFor = attempt.holder
       if (now() > deadline) throw new CloakroomError('idp_unavailable', 'Timed out waiting for a token refresh')
@@ -96,23 +115,23 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     }
   }
 
-  async function refreshHoldingLock(seen: SessionRecord, stale: (latest: SessionRecord) => boolean, token: string, lockUntil: number): Promise<SessionRecord> {
+  async function refreshHoldingLock(seen: SessionRecord, resource: string | undefined, stale: (latest: SessionRecord) => boolean, token: string, lockUntil: number): Promise<SessionRecord> {
     const lock = refreshLockName(seen.id)
     let release = 'free' as 'free' | 'failed' | 'keep'
     try {
       // Re-read under the lock: the previous holder may have refreshed after our last look.
       const current = await store.getSession(seen.id)
       if (current === undefined) throw ended()
-      if (refreshedSince(seen, current) || !stale(current)) return current
-      const refreshed = await grant(current)
+      if (refreshedSince(seen, current, resource) || !stale(current)) return current
+      const refreshed = await grant(current, resource)
       try {
-        return await retryWhileStoreDown(() => writeTokens(current, refreshed, token), lockUntil)
+        return await retryWhileStoreDown(() => writeTokens(current, refreshed, token, resource), lockUntil)
       } catch (error) {
         if (!isStoreDown(error)) throw error
         // The spent refresh token is gone: keep the lock (so no one presents it again) until the
         // new tokens are stored, rather than hand the session to a refresh that cannot succeed.
         release = 'keep'
-        keepUntilStored(current, refreshed, token)
+        keepUntilStored(current, refreshed, token, resource)
         throw error
       }
     } catch (error) {
@@ -123,11 +142,17 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     }
   }
 
-  async function grant(current: SessionRecord): Promise<Refreshed> {
+  async function grant(current: SessionRecord, resource: string | undefined): Promise<Refreshed> {
     const { refreshToken } = current.tokens
+    if (refreshToken === undefined && resource !== undefined) {
+      // The session itself is fine; only this API's token cannot be had.
+      throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable', {
+        cause: new Error(`no refresh token to obtain a token for ${resource} with (oidc.scopes needs offline_access)`),
+      })
+    }
     try {
       if (refreshToken === undefined) throw new CloakroomError('session_expired', 'The session has no refresh token')
-      const refreshed = await deps.refresh({ refreshToken, expectedSub: current.sub })
+      const refreshed = await deps.refresh({ refreshToken, expectedSub: current.sub, resource })
       deps.onRefresh?.('ok', current.id)
       return refreshed
     } catch (error) {
@@ -145,15 +170,15 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
    * is retried on the newer record. A record whose tokens changed means our write landed (its answer
    * lost) or another refresh won: either way those tokens stand.
    */
-  async function writeTokens(current: SessionRecord, refreshed: Refreshed, token: string): Promise<SessionRecord> {
+  async function writeTokens(current: SessionRecord, refreshed: Refreshed, token: string, resource: string | undefined): Promise<SessionRecord> {
     let base = current
     for (let attempt = 0; attempt < 10; attempt++) {
-      const next = withTokens(base, refreshed)
+      const next = withTokens(base, refreshed, resource)
       const outcome = await store.updateSessionFenced(next, token)
       if (outcome === 'updated') return next
       const latest = await store.getSession(current.id)
       if (latest === undefined) throw ended()
-      if (refreshedSince(current, latest)) return latest
+      if (refreshedSince(current, latest, resource)) return latest
       // Our lock expired and another holder has it: its refresh, not our write, decides.
       if (outcome === 'fenced') throw new CloakroomError('idp_unavailable', 'Lost the refresh lock to another instance')
       base = latest
@@ -173,7 +198,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   }
 
   /** In the background: holds the lock and retries storing the tokens until they land, another holder takes over, or time runs out. */
-  function keepUntilStored(current: SessionRecord, refreshed: Refreshed, token: string): void {
+  function keepUntilStored(current: SessionRecord, refreshed: Refreshed, token: string, resource: string | undefined): void {
     const lock = refreshLockName(current.id)
     const giveUpAt = now() + keepUnsavedMs
     void (async () => {
@@ -182,7 +207,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
         await sleep(pause, undefined, { ref: false })
         try {
           if (!(await store.extendLock(lock, token, lockTtlMs))) break
-          await writeTokens(current, refreshed, token)
+          await writeTokens(current, refreshed, token, resource)
           await store.releaseLock(lock, token)
           deps.onUnsaved?.('stored', current.id)
           return
@@ -194,18 +219,22 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     })()
   }
 
-  function singleFlight(session: SessionRecord, stale: (latest: SessionRecord) => boolean): Promise<SessionRecord> {
-    let flight = inFlight.get(session.id)
+  function singleFlight(session: SessionRecord, resource: string | undefined, stale: (latest: SessionRecord) => boolean): Promise<SessionRecord> {
+    const key = resource === undefined ? session.id : `${session.id}\u0000${resource}`
+    let flight = inFlight.get(key)
     if (flight === undefined) {
-      flight = refreshAcrossInstances(session, stale).finally(() => inFlight.delete(session.id))
-      inFlight.set(session.id, flight)
+      flight = refreshAcrossInstances(session, resource, stale).finally(() => inFlight.delete(key))
+      inFlight.set(key, flight)
     }
     return flight
   }
 
   return {
-    fresh: (session) => (due(session) ? singleFlight(session, due) : Promise.resolve(session)),
+    fresh(session, resource) {
+      const due = dueFor(resource)
+      return due(session) ? singleFlight(session, resource, due) : Promise.resolve(session)
+    },
     // Any record still holding the refused token needs a new one, however far its expiry.
-    replace: (session) => singleFlight(session, () => true),
+    replace: (session, resource) => singleFlight(session, resource, () => true),
   }
 }

@@ -50,13 +50,21 @@ export function touched(session: SessionRecord, timeouts: SessionTimeouts, now: 
   return { ...session, idleExpiresAt: nextIdleExpiry(session, timeouts, now), lastSeenAt: now, version: session.version + 1 }
 }
 
+/** The access token a route forwards: its resource's (RFC 8707), or the login's when it names none. */
+export function accessTokenFor(session: SessionRecord, resource: string | undefined): string | undefined {
+  return resource === undefined ? session.tokens.accessToken : session.resourceTokens?.[resource]?.accessToken
+}
+
 /**
- * True when the access token expires within `refreshBefore` seconds (or already has). Without a
- * refresh token there is nothing to refresh with: the access token is used to its very end, and
- * only then is it "due" (and the session over).
+ * True when the access token (the login's, or `resource`'s) expires within `refreshBefore` seconds
+ * (or already has), or when `resource` has none yet. Without a refresh token there is nothing to
+ * refresh with: the access token is used to its very end, and only then is it "due" (and the session over).
  */
-export function needsRefresh(session: SessionRecord, refreshBefore: number, now: number): boolean {
-  const expiresAt = session.tokens.accessTokenExpiresAt
+export function needsRefresh(session: SessionRecord, refreshBefore: number, now: number, resource?: string): boolean {
+  // A resource's token is fetched with the refresh token the first time it is needed.
+  const token = resource === undefined ? session.tokens : session.resourceTokens?.[resource]
+  if (token === undefined) return true
+  const expiresAt = token.accessTokenExpiresAt
   const margin = session.tokens.refreshToken === undefined ? 0 : refreshBefore
   return expiresAt !== undefined && expiresAt - margin <= now
 }

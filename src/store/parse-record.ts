@@ -1,4 +1,4 @@
-import type { PendingLogin, SessionRecord, TokenSet } from './types.ts'
+import type { PendingLogin, ResourceToken, SessionRecord, TokenSet } from './types.ts'
 
 type Fields = Readonly<Record<string, unknown>>
 
@@ -38,6 +38,21 @@ function toTokenSet(value: unknown): TokenSet {
   }
 }
 
+function toResourceTokens(value: unknown): Record<string, ResourceToken> {
+  assertObject(value, 'resourceTokens')
+  // fromEntries defines own properties: a resource named "__proto__" stays a resource.
+  return Object.fromEntries(Object.entries(value).map(([resource, token]) => {
+    assertObject(token, 'resource token')
+    const read: ResourceToken = {
+      accessToken: str(token, 'accessToken'),
+      accessTokenExpiresAt: optionalNum(token, 'accessTokenExpiresAt'),
+      tokenType: str(token, 'tokenType'),
+      scope: optionalStr(token, 'scope'),
+    }
+    return [resource, read]
+  }))
+}
+
 // JSON drops keys whose value is undefined; rebuilding field by field restores them,
 // so a record read back is deep-equal to the one written.
 function toSessionRecord(value: unknown): SessionRecord {
@@ -50,6 +65,8 @@ function toSessionRecord(value: unknown): SessionRecord {
     claims,
     idpSid: optionalStr(value, 'idpSid'),
     tokens: toTokenSet(value['tokens']),
+    // Only once a route with a resource was called, so a record reads back deep-equal to the one written.
+    ...(value['resourceTokens'] === undefined ? {} : { resourceTokens: toResourceTokens(value['resourceTokens']) }),
     createdAt: num(value, 'createdAt'),
     // Records written before these fields existed: last seen at login, no browser name.
     lastSeenAt: optionalNum(value, 'lastSeenAt') ?? num(value, 'createdAt'),

@@ -15,6 +15,14 @@ export interface TokenSet {
   readonly scope: string | undefined
 }
 
+/** An access token issued for one resource (RFC 8707), obtained with the session's refresh token. */
+export interface ResourceToken {
+  readonly accessToken: string
+  readonly accessTokenExpiresAt: EpochSeconds | undefined
+  readonly tokenType: string
+  readonly scope: string | undefined
+}
+
 export interface SessionRecord {
   /** Our session id: random, 256 bits, base64url. Only ever reaches the browser sealed. */
   readonly id: string
@@ -24,6 +32,8 @@ export interface SessionRecord {
   /** The IdP's session id (`sid` claim), for back-channel logout. */
   readonly idpSid: string | undefined
   readonly tokens: TokenSet
+  /** Access tokens for the routes with a `resource`, by resource; absent until one is fetched. */
+  readonly resourceTokens?: Readonly<Record<string, ResourceToken>>
   readonly createdAt: EpochSeconds
   /** The last activity that slid the idle timeout (so written at most once a minute). */
   readonly lastSeenAt: EpochSeconds
