@@ -68,6 +68,10 @@ export interface IdpOptions {
    * other resource is invalid_target (default: none).
    */
   readonly resources?: Readonly<Record<string, { readonly ttl?: number }>>
+  /** DPoP (RFC 9449), advertised and served as oidc-provider does by default (default true). */
+  readonly dpop?: boolean
+  /** DPoP proofs at the token endpoint must carry the IdP's nonce (use_dpop_nonce first; default false). */
+  readonly dpopNonce?: boolean
 }
 
 /**
@@ -91,6 +95,8 @@ export interface Idp {
   /** Grants the IdP revoked (token revocation, refresh token reuse) and back-channel logouts it delivered. */
   readonly revokedGrants: number
   readonly backchannelLogouts: number
+  /** Token endpoint calls answered use_dpop_nonce (the client then retries with the nonce). */
+  readonly dpopNonceChallenges: number
   /**
    * Holds every token endpoint call for `ms`: 'before' it is processed (a slow network: a caller
    * that gives up was never seen), or 'after' (a slow answer: the grant is done, tokens rotated).
@@ -146,7 +152,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
   const grants: Record<string, number> = {}
   const tokenEndpointAuth: Record<string, number> = {}
   const postOnly = new Set(options.clients.filter((client) => client.tokenEndpointAuthMethod === 'client_secret_post').map((client) => client.clientId))
-  const counts = { revokedGrants: 0, backchannelLogouts: 0 }
+  const counts = { revokedGrants: 0, backchannelLogouts: 0, dpopNonceChallenges: 0 }
   const grantsOf = new Map<string, Set<string>>()
   const pushed = new Map<string, URLSearchParams>()
   const refusedResources = new Set<string>()
@@ -200,6 +206,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       rpInitiatedLogout: { enabled: options.endSession ?? true },
       backchannelLogout: { enabled: true },
       pushedAuthorizationRequests: { enabled: options.pushedAuthorizationRequests ?? true },
+      dPoP: { enabled: options.dpop ?? true, ...(options.dpopNonce === true ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}) },
       resourceIndicators: {
         enabled: true,
         getResourceServerInfo: (_ctx, resource) => {
@@ -218,6 +225,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
 
   provider.on('grant.revoked', () => { counts.revokedGrants++ })
   provider.on('backchannel.success', () => { counts.backchannelLogouts++ })
+  provider.on('grant.error', (_ctx, error: { error?: string }) => { if (error.error === 'use_dpop_nonce') counts.dpopNonceChallenges++ })
   provider.on('grant.saved', (grant: { accountId?: string; jti: string }) => {
     if (grant.accountId === undefined) return
     grantsOf.set(grant.accountId, (grantsOf.get(grant.accountId) ?? new Set()).add(grant.jti))
@@ -317,6 +325,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     tokenEndpointAuth,
     get revokedGrants() { return counts.revokedGrants },
     get backchannelLogouts() { return counts.backchannelLogouts },
+    get dpopNonceChallenges() { return counts.dpopNonceChallenges },
     setTokenDelay: (ms, when = 'before') => { tokenDelay = { ms, when } },
     setTokenResponseTamper: (tamper) => { tokenTamper = tamper },
     async revokeGrants(accountId) {

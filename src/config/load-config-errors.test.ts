@@ -416,11 +416,6 @@ const rows: readonly Row[] = [
     ],
   },
   {
-    name: 'DPoP, not in this version',
-    yaml: yamlWith({ oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: client-secret, dpop: true }' }),
-    lines: ['oidc.dpop: true is not supported by this version yet (DPoP comes next; see docs/behaviours.md)'],
-  },
-  {
     name: 'resources, and the PAR and DPoP settings',
     yaml: yamlWith({
       oidc: 'oidc: { issuer: https://idp.example.com, clientId: spa, clientSecret: client-secret, pushedAuthorizationRequests: sometimes, dpop: yes }',

@@ -77,7 +77,7 @@ oidc:
   callbackPath: /bff/callback
   postLogoutRedirectUri: https://www.example.com/bye?from=app
   pushedAuthorizationRequests: always
-  dpop: false
+  dpop: true
 session:
   cookieName: __Secure-sid
   secrets: ["${SECRET}", "${SECRET}-old"]
@@ -111,7 +111,7 @@ routes:
       callbackPath: '/bff/callback',
       postLogoutRedirectUri: 'https://www.example.com/bye?from=app',
       pushedAuthorizationRequests: 'always',
-      dpop: false,
+      dpop: true,
     },
     session: { cookieName: 'sid', secrets: [SECRET, `${SECRET}-old`], sameSite: 'strict', idleTimeout: 90, absoluteTimeout: 86_400 },
     store: { type: 'redis-sentinel', sentinels: ['redis://10.0.0.1:26379', 'rediss://10.0.0.2:26379'], masterName: 'main', keyPrefix: '' },

@@ -44,7 +44,6 @@ export function readOidc(problems: Problems, value: unknown, publicUrl: string |
     checkCredentials(problems, method, oidc.clientSecret, oidc.privateKeyFile, secretOrigin)
   }
   const dpop = readBoolean(problems, 'oidc.dpop', oidc.dpop, false)
-  if (dpop) problems.push('oidc.dpop: true is not supported by this version yet (DPoP comes next; see docs/behaviours.md)')
   return {
     issuer,
     clientId,

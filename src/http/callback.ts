@@ -52,7 +52,10 @@ export function callbackHandler(deps: Deps): Middleware<AppState> {
 
     const previous = await deps.cookies.readSessionId(cookieHeader)
     if (previous !== undefined) await deps.sessions.end(previous, 'replaced')
-    const session = await deps.sessions.start({ sub: claims.sub, claims, tokens, userAgent: summarizeUserAgent(ctx.get('user-agent') || undefined) })
+    const session = await deps.sessions.start({
+      sub: claims.sub, claims, tokens, userAgent: summarizeUserAgent(ctx.get('user-agent') || undefined),
+      ...(pending.dpopKey === undefined ? {} : { dpopKey: pending.dpopKey }),
+    })
     deps.metrics.sessionStarted()
     ctx.append('set-cookie', await deps.cookies.sessionCookie(session.id))
     ctx.state.log.info({ event: 'login' }, 'session started')

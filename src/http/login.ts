@@ -6,6 +6,7 @@ import type { Deps } from './deps.ts'
 import { addressKey, createRateLimiter } from './middleware/rate-limit.ts'
 import { safeReturnTo } from './return-to.ts'
 import { readAcrValues, readMaxAge } from '../session/step-up.ts'
+import { newDpopKey } from '../session/dpop-key.ts'
 import { CloakroomError } from '../errors.ts'
 
 const random = () => randomBytes(32).toString('base64url')
@@ -26,6 +27,8 @@ export function loginHandler(deps: Deps): Middleware<AppState> {
     const request = {
       state: random(), nonce: random(), codeVerifier: random(),
       prompt: readPrompt(ctx.query['prompt']), acrValues: readAcrValues(ctx.query['acr_values']), maxAge: readMaxAge(ctx.query['max_age']),
+      // DPoP: the session-to-be's key, made now so that the code is bound to it.
+      dpopKey: deps.config.oidc.dpop ? newDpopKey() : undefined,
     }
     const url = await deps.oidc.authorizationUrl(request)
 
@@ -37,6 +40,7 @@ export function loginHandler(deps: Deps): Middleware<AppState> {
       browserBinding: bindingHash(binding),
       createdAt: Math.floor(deps.now() / 1000),
       ...(request.maxAge === undefined ? {} : { maxAge: request.maxAge }),
+      ...(request.dpopKey === undefined ? {} : { dpopKey: request.dpopKey }),
     }, PENDING_LOGIN_TTL)
 
     for (const line of deps.cookies.clearLoginCookies(ctx.get('cookie') || undefined, MAX_LOGIN_COOKIES - 1)) ctx.append('set-cookie', line)

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { RouteConfig } from '../config/index.ts'
 import { CloakroomError } from '../errors.ts'
-import { accessTokenFor } from '../session/index.ts'
+import { accessTokenFor, credentialsFor } from '../session/index.ts'
 import { clientAddress, type Forwarder } from '../proxy/index.ts'
 import { authorize, routeFor } from './authorize-route.ts'
 import type { Deps } from './deps.ts'
@@ -61,7 +61,7 @@ export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: Csrf
       try {
         await inSpan('cloakroom.proxy', { 'cloakroom.route': route.path }, () => forwarder.web(req, res, {
           route,
-          accessToken: session === undefined ? undefined : accessTokenFor(session, route.resource),
+          ...credentialsFor(session, route.resource),
           ...(session === undefined ? {} : {
             renewToken: () => deps.refresher.replace(session, route.resource).then((renewed) => accessTokenFor(renewed, route.resource) ?? '', (error: unknown) => {
               forgetCookie(res, error)

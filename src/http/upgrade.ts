@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { CloakroomError } from '../errors.ts'
-import { accessTokenFor } from '../session/index.ts'
+import { credentialsFor } from '../session/index.ts'
 import { clientAddress, type Forwarder } from '../proxy/index.ts'
 import { authorizeRoute } from './authorize-route.ts'
 import type { Deps } from './deps.ts'
@@ -23,7 +23,7 @@ export function upgradeHandler(deps: Deps, forwarder: Forwarder, csrf: CsrfOptio
       const release = deps.inFlight.take(session === undefined ? `address:${addressKey(clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', deps.config.trustProxy))}` : `session:${session.id}`)
       socket.once('close', release)
       if (session !== undefined) deps.sessionSockets.track(session.id, socket)
-      forwarder.ws(req, socket, head, { route, accessToken: session === undefined ? undefined : accessTokenFor(session, route.resource) }, (error) => rejectUpgrade(socket as Socket, error))
+      forwarder.ws(req, socket, head, { route, ...credentialsFor(session, route.resource) }, (error) => rejectUpgrade(socket as Socket, error))
     }).catch((error: unknown) => {
       if (!(error instanceof CloakroomError)) deps.log.error({ err: error }, 'upgrade failed')
       rejectUpgrade(socket as Socket, error)

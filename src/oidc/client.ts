@@ -1,6 +1,8 @@
 import * as client from 'openid-client'
 import type { Config } from '../config/index.ts'
-import type { TokenSet } from '../store/index.ts'
+import type { DpopKey, TokenSet } from '../store/index.ts'
+import { dpopThumbprint } from '../session/dpop-key.ts'
+import { dpopKeyPair } from './dpop-handle.ts'
 import { CloakroomError } from '../errors.ts'
 import { createClientAuth } from './client-auth.ts'
 import { describeIdpFailure } from './describe-failure.ts'
@@ -18,6 +20,8 @@ export interface AuthorizationRequest {
   readonly prompt?: string | undefined
   readonly acrValues?: string | undefined
   readonly maxAge?: number | undefined
+  /** With oidc.dpop: the key the code is bound to (dpop_jkt) and the code grant proven with. */
+  readonly dpopKey?: DpopKey | undefined
 }
 
 /** A refresh token grant: for the login's own token, or for one resource's (RFC 8707). */
@@ -25,6 +29,8 @@ export interface RefreshGrant {
   readonly refreshToken: string
   readonly expectedSub: string
   readonly resource?: string | undefined
+  /** With oidc.dpop: the session's key, which the grant is proven with and the new tokens bound to. */
+  readonly dpopKey?: DpopKey | undefined
 }
 
 export interface Refreshed {
@@ -82,6 +88,14 @@ export interface OidcDeps {
   readonly now: () => number
   /** Replaces fetch for every call to the issuer (tests, instrumentation). */
   readonly fetch?: client.CustomFetch
+}
+
+/**
+ * openid-client's DPoP option for a grant with `key`: it signs the proof, and answers the issuer's
+ * use_dpop_nonce by retrying once with the nonce (kept per issuer for the next grants).
+ */
+async function dpopOptions(configuration: client.Configuration, key: DpopKey | undefined): Promise<client.DPoPOptions | undefined> {
+  return key === undefined ? undefined : { DPoP: client.getDPoPHandle(configuration, await dpopKeyPair(key)) }
 }
 
 /** Plain http is allowed only for an issuer on a loopback address (tests, the demo), never in production. */
@@ -185,7 +199,7 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       return probeResource(loaded, redirectUri, config.oidc.scopes.join(' '), resource, usesPar(loaded.serverMetadata()), get)
     },
 
-    async authorizationUrl({ state, nonce, codeVerifier, prompt, acrValues, maxAge }) {
+    async authorizationUrl({ state, nonce, codeVerifier, prompt, acrValues, maxAge, dpopKey }) {
       const loaded = await current()
       const parameters = new URLSearchParams({
         ...config.oidc.authorizationParams,
@@ -203,6 +217,8 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       })
       // RFC 8707: the grant covers every route's resource; each token is then asked for one of them.
       for (const resource of resources) parameters.append('resource', resource)
+      // RFC 9449 §10: the code is bound to the session's key; only a proof of it redeems the code.
+      if (dpopKey !== undefined) parameters.set('dpop_jkt', dpopThumbprint(dpopKey))
       if (!usesPar(loaded.serverMetadata())) return client.buildAuthorizationUrl(loaded, parameters)
       try {
         // RFC 9126: the parameters go to the issuer from here; the browser carries client_id and request_uri only.
@@ -213,7 +229,7 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       }
     },
 
-    async exchangeCode(callbackUrl, { state, nonce, codeVerifier, maxAge }) {
+    async exchangeCode(callbackUrl, { state, nonce, codeVerifier, maxAge, dpopKey }) {
       const loaded = await current()
       try {
         // openid-client checks state, the `iss` parameter when the issuer advertises it (RFC 9207),
@@ -225,7 +241,7 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
           idTokenExpected: true,
           // auth_time no older than the max_age asked for (and present at all), by the login or the configuration.
           ...(effectiveMaxAge(maxAge) === undefined ? {} : { maxAge: effectiveMaxAge(maxAge) }),
-        })
+        }, undefined, await dpopOptions(loaded, dpopKey))
         const claims = response.claims()
         if (claims === undefined || response.id_token === undefined) {
           throw new CloakroomError('bad_request', 'The identity provider returned no ID token')
@@ -236,11 +252,11 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       }
     },
 
-    async refresh({ refreshToken, expectedSub, resource }) {
+    async refresh({ refreshToken, expectedSub, resource, dpopKey }) {
       const loaded = await current()
       let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>
       try {
-        response = await client.refreshTokenGrant(loaded, refreshToken, resource === undefined ? {} : { resource })
+        response = await client.refreshTokenGrant(loaded, refreshToken, resource === undefined ? {} : { resource }, await dpopOptions(loaded, dpopKey))
       } catch (error) {
         // invalid_grant: the refresh token was revoked, expired or already used; the grant is gone.
         if (oauthErrorCode(error) === 'invalid_grant') {

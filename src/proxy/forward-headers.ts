@@ -54,7 +54,8 @@ export function outgoingHeaders(incoming: IncomingHttpHeaders, context: Outgoing
   const chunked = incoming['transfer-encoding'] !== undefined
   const outgoing: IncomingHttpHeaders = {}
   for (const name in incoming) {
-    if (isHopByHop(name, named) || isClientForwarding(name) || name === 'authorization' || name === 'expect' || name === 'cookie') continue
+    // authorization and dpop: only Cloakroom's own credentials reach a target.
+    if (isHopByHop(name, named) || isClientForwarding(name) || name === 'authorization' || name === 'dpop' || name === 'expect' || name === 'cookie') continue
     if (chunked && name === 'content-length') continue
     outgoing[name] = incoming[name]
   }
@@ -121,5 +122,11 @@ function cookieName(line: string): string {
 /** True for a `WWW-Authenticate` that refuses a Bearer token as invalid (RFC 6750 §3.1). */
 export function isInvalidTokenChallenge(header: string | string[] | undefined): boolean {
   const text = Array.isArray(header) ? header.join(', ') : header ?? ''
-  return /\bBearer\b[^]*?\berror\s*=\s*"?invalid_token"?/i.test(text)
+  return /\b(?:Bearer|DPoP)\b[^]*?\berror\s*=\s*"?invalid_token"?/i.test(text)
+}
+
+/** A DPoP resource server's `use_dpop_nonce` challenge (RFC 9449 §9): it wants its DPoP-Nonce in the proof. */
+export function isUseDpopNonceChallenge(header: string | string[] | undefined): boolean {
+  const text = Array.isArray(header) ? header.join(', ') : header ?? ''
+  return /\bDPoP\b[^]*?\berror\s*=\s*"?use_dpop_nonce"?/i.test(text)
 }

@@ -5,7 +5,9 @@ import { ProxyServer } from 'http-proxy-3'
 import type { Config, RouteConfig } from '../config/index.ts'
 import { CloakroomError } from '../errors.ts'
 import { removeCookies } from '../session/index.ts'
-import { isInvalidTokenChallenge, outgoingHeaders, responseHeaders } from './forward-headers.ts'
+import { isInvalidTokenChallenge, isUseDpopNonceChallenge, outgoingHeaders, responseHeaders } from './forward-headers.ts'
+import { dpopProof } from './dpop-proof.ts'
+import type { DpopKey } from '../store/index.ts'
 import { upstreamPath } from './match-route.ts'
 import { stepUpChallenge, stepUpRequired } from '../session/step-up.ts'
 import { upstreamOutcome, type UpstreamOutcome } from '../observability/metrics.ts'
@@ -13,8 +15,12 @@ import { upstreamOutcome, type UpstreamOutcome } from '../observability/metrics.
 /** What a forwarded request carries besides the browser's own request. */
 export interface ForwardOptions {
   readonly route: RouteConfig
-  /** Added as `Authorization: Bearer …`; undefined forwards anonymously. */
+  /** Added as `Authorization: Bearer …` (or `DPoP …`, below); undefined forwards anonymously. */
   readonly accessToken: string | undefined
+  /** The token's type as the issuer said: `DPoP` with a `dpopKey` sends it as a DPoP-bound token. */
+  readonly tokenType?: string | undefined
+  /** The session's DPoP key: every request gets a fresh proof for its method and URL (RFC 9449). */
+  readonly dpopKey?: DpopKey | undefined
   /**
    * Called once when the target refuses the token (`WWW-Authenticate: Bearer error="invalid_token"`):
    * resolves to a new token, or rejects with the error the browser gets instead (SPEC "API routes").
@@ -118,9 +124,25 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     req.url = upstreamPath(route, req.url ?? '/')
   }
 
-  function withToken(req: IncomingMessage, token: string | undefined): void {
-    if (token === undefined) delete req.headers['authorization']
-    else req.headers['authorization'] = `Bearer ${token}`
+  // Each target's last DPoP-Nonce (RFC 9449 §9), put in the next proof sent there.
+  const dpopNonces = new Map<string, string>()
+
+  /** The request's credentials for `target`: a Bearer token, or a DPoP-bound token with a fresh proof. */
+  function withToken(req: IncomingMessage, token: string | undefined, target: string, options: ForwardOptions): void {
+    if (token === undefined) {
+      delete req.headers['authorization']
+      return
+    }
+    if (options.dpopKey === undefined || options.tokenType?.toLowerCase() !== 'dpop') {
+      req.headers['authorization'] = `Bearer ${token}`
+      return
+    }
+    req.headers['authorization'] = `DPoP ${token}`
+    // htu: the URL the target receives, without query (the route's target is its origin and base path).
+    const path = req.url ?? '/'
+    const query = path.indexOf('?')
+    const htu = target + (query === -1 ? path : path.slice(0, query))
+    req.headers['dpop'] = dpopProof(options.dpopKey, { htm: req.method ?? 'GET', htu, accessToken: token, nonce: dpopNonces.get(target) })
   }
 
   /** One attempt at the target; `retried` when the target refused the first token and this is the second. */
@@ -155,6 +177,14 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
   }
 
   function answer(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, target: string, options: ForwardOptions, retried: boolean): void {
+    if (options.dpopKey !== undefined && dpopNonce(proxyRes, target, options, retried)) {
+      // The target wants its nonce in the proof: a request without a body goes again with it, once.
+      if (hasBody(req)) return relay(res, proxyRes)
+      proxyRes.destroy()
+      withToken(req, tokenOf(req), target, options)
+      attempt(req, res, target, options, true)
+      return
+    }
     // RFC 9470: the target wants a stronger or fresher sign-in. The browser gets the login URL that
     // asks for it, never the target's own body.
     const stepUp = proxyRes.statusCode === 401 && options.accessToken !== undefined ? stepUpChallenge(proxyRes.headers['www-authenticate']) : undefined
@@ -174,12 +204,23 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       if (res.destroyed) return proxyRes.destroy()
       if (hasBody(req)) return relay(res, proxyRes)
       proxyRes.destroy()
-      withToken(req, token)
+      withToken(req, token, target, options)
       attempt(req, res, target, options, true)
     }, (error: unknown) => {
       proxyRes.destroy()
       writeError(res, error)
     })
+  }
+
+  /**
+   * Keeps the target's DPoP-Nonce (from any answer) for its next proof; true when this answer is a
+   * use_dpop_nonce challenge that a retry could meet (not one already retried).
+   */
+  function dpopNonce(proxyRes: IncomingMessage, target: string, options: ForwardOptions, retried: boolean): boolean {
+    const nonce = proxyRes.headers['dpop-nonce']
+    if (typeof nonce !== 'string' || nonce === '' || nonce.length > 512) return false
+    dpopNonces.set(target, nonce)
+    return !retried && options.tokenType?.toLowerCase() === 'dpop' && proxyRes.statusCode === 401 && isUseDpopNonceChallenge(proxyRes.headers['www-authenticate'])
   }
 
   /** Streams the target's answer; a target that fails mid-body ends the browser's response too (no hang). */
@@ -200,7 +241,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       const target = options.route.target
       if (target === undefined) throw new Error('web() needs a route with a target')
       prepare(req, options.route, false)
-      withToken(req, options.accessToken)
+      withToken(req, options.accessToken, target, options)
       return new Promise((resolve) => {
         // Whatever the attempt, a closed response ends it: no connect deadline may fire after.
         res.once('close', () => {
@@ -215,7 +256,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       const target = options.route.target
       if (target === undefined) throw new Error('ws() needs a route with a target')
       prepare(req, options.route, true)
-      withToken(req, options.accessToken)
+      withToken(req, options.accessToken, target, options)
       proxy.ws(req, socket, head, { target, agent: agentFor(target), connectTimeout: connectMs }, (error) => onError(upstreamError(error)))
     },
 
@@ -225,6 +266,11 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       agents.https.destroy()
     },
   }
+}
+
+/** The access token the request carries now (after a renewal, not the one it started with). */
+function tokenOf(req: IncomingMessage): string | undefined {
+  return /^(?:Bearer|DPoP) (.+)$/.exec(req.headers['authorization'] ?? '')?.[1]
 }
 
 /** Whether the request carries a body (RFC 9112 §6.3): a Transfer-Encoding, or a Content-Length above 0. */

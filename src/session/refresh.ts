@@ -152,7 +152,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     }
     try {
       if (refreshToken === undefined) throw new CloakroomError('session_expired', 'The session has no refresh token')
-      const refreshed = await deps.refresh({ refreshToken, expectedSub: current.sub, resource })
+      const refreshed = await deps.refresh({ refreshToken, expectedSub: current.sub, resource, dpopKey: current.dpopKey })
       deps.onRefresh?.('ok', current.id)
       return refreshed
     } catch (error) {

@@ -1,10 +1,10 @@
-import { sessionDeadline, type SessionRecord, type TokenSet } from '../store/index.ts'
+import { sessionDeadline, type DpopKey, type SessionRecord, type TokenSet } from '../store/index.ts'
 
 /** Session timing rules, pure. Times are epoch seconds. */
 export interface SessionTimeouts { readonly idleTimeout: number; readonly absoluteTimeout: number }
 
 export function newSessionRecord(
-  fields: { id: string; sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet; userAgent?: string | undefined },
+  fields: { id: string; sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet; userAgent?: string | undefined; dpopKey?: DpopKey },
   timeouts: SessionTimeouts,
   now: number,
 ): SessionRecord {
@@ -53,6 +53,13 @@ export function touched(session: SessionRecord, timeouts: SessionTimeouts, now: 
 /** The access token a route forwards: its resource's (RFC 8707), or the login's when it names none. */
 export function accessTokenFor(session: SessionRecord, resource: string | undefined): string | undefined {
   return resource === undefined ? session.tokens.accessToken : session.resourceTokens?.[resource]?.accessToken
+}
+
+/** What a route forwards for `session`: its token, the token's type, and the key a DPoP-bound token needs. */
+export function credentialsFor(session: SessionRecord | undefined, resource: string | undefined) {
+  if (session === undefined) return { accessToken: undefined }
+  const token = resource === undefined ? session.tokens : session.resourceTokens?.[resource]
+  return { accessToken: token?.accessToken, tokenType: token?.tokenType, dpopKey: session.dpopKey }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { EndReason, SessionRecord, SessionStore, TokenSet } from '../store/index.ts'
+import type { DpopKey, EndReason, SessionRecord, SessionStore, TokenSet } from '../store/index.ts'
 import { endSession } from './end-session.ts'
 import type { SessionCookies } from './session-cookies.ts'
 import { expiryReason, isExpired, newSessionRecord, shouldTouch, touched, type SessionTimeouts } from './rules.ts'
@@ -10,7 +10,7 @@ export interface Sessions {
   fromCookie(cookieHeader: string | undefined): Promise<SessionRecord | undefined>
   /** Slides the idle timeout for real activity (a request that passed every check); returns the latest record. */
   touch(session: SessionRecord): Promise<SessionRecord>
-  start(fields: { sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet; userAgent?: string | undefined }): Promise<SessionRecord>
+  start(fields: { sub: string; claims: Readonly<Record<string, unknown>>; tokens: TokenSet; userAgent?: string | undefined; dpopKey?: DpopKey }): Promise<SessionRecord>
   /** Every live session of a subject, on every instance (the store's index by subject). */
   ofSubject(sub: string): Promise<SessionRecord[]>
   /** Deletes the session and tells every instance why (endSession). */

@@ -1,4 +1,4 @@
-export type { EpochSeconds, LockAttempt, PendingLogin, ResourceToken, SessionRecord, SessionStore, TokenSet, UpdateOutcome } from './types.ts'
+export type { DpopKey, EpochSeconds, LockAttempt, PendingLogin, ResourceToken, SessionRecord, SessionStore, TokenSet, UpdateOutcome } from './types.ts'
 export { indexKeysOf, publicSessionId, refreshLockName, sessionDeadline } from './types.ts'
 export type { IndexKey } from './types.ts'
 export type { EndReason, SessionEvent, SessionEventListener } from './session-events.ts'

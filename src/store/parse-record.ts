@@ -1,4 +1,4 @@
-import type { PendingLogin, ResourceToken, SessionRecord, TokenSet } from './types.ts'
+import type { DpopKey, PendingLogin, ResourceToken, SessionRecord, TokenSet } from './types.ts'
 
 type Fields = Readonly<Record<string, unknown>>
 
@@ -38,6 +38,12 @@ function toTokenSet(value: unknown): TokenSet {
   }
 }
 
+function toDpopKey(value: unknown): DpopKey {
+  assertObject(value, 'dpopKey')
+  if (value['kty'] !== 'EC' || value['crv'] !== 'P-256') throw new TypeError('dpopKey: not a P-256 key')
+  return { kty: 'EC', crv: 'P-256', x: str(value, 'x'), y: str(value, 'y'), d: str(value, 'd') }
+}
+
 function toResourceTokens(value: unknown): Record<string, ResourceToken> {
   assertObject(value, 'resourceTokens')
   // fromEntries defines own properties: a resource named "__proto__" stays a resource.
@@ -65,6 +71,7 @@ function toSessionRecord(value: unknown): SessionRecord {
     claims,
     idpSid: optionalStr(value, 'idpSid'),
     tokens: toTokenSet(value['tokens']),
+    ...(value['dpopKey'] === undefined ? {} : { dpopKey: toDpopKey(value['dpopKey']) }),
     // Only once a route with a resource was called, so a record reads back deep-equal to the one written.
     ...(value['resourceTokens'] === undefined ? {} : { resourceTokens: toResourceTokens(value['resourceTokens']) }),
     createdAt: num(value, 'createdAt'),
@@ -87,6 +94,7 @@ function toPendingLogin(value: unknown): PendingLogin {
     createdAt: num(value, 'createdAt'),
     // Only when the login asked for one, so a login reads back deep-equal to the one written.
     ...(value['maxAge'] === undefined ? {} : { maxAge: num(value, 'maxAge') }),
+    ...(value['dpopKey'] === undefined ? {} : { dpopKey: toDpopKey(value['dpopKey']) }),
   }
 }
 

@@ -15,6 +15,15 @@ export interface TokenSet {
   readonly scope: string | undefined
 }
 
+/** A session's DPoP key pair (RFC 9449): the private P-256 key as a JWK (its public half is x and y). */
+export interface DpopKey {
+  readonly kty: 'EC'
+  readonly crv: 'P-256'
+  readonly x: string
+  readonly y: string
+  readonly d: string
+}
+
 /** An access token issued for one resource (RFC 8707), obtained with the session's refresh token. */
 export interface ResourceToken {
   readonly accessToken: string
@@ -32,6 +41,8 @@ export interface SessionRecord {
   /** The IdP's session id (`sid` claim), for back-channel logout. */
   readonly idpSid: string | undefined
   readonly tokens: TokenSet
+  /** With oidc.dpop: the key its tokens are bound to, and its proofs signed with. */
+  readonly dpopKey?: DpopKey
   /** Access tokens for the routes with a `resource`, by resource; absent until one is fetched. */
   readonly resourceTokens?: Readonly<Record<string, ResourceToken>>
   readonly createdAt: EpochSeconds
@@ -77,6 +88,8 @@ export interface PendingLogin {
   readonly createdAt: EpochSeconds
   /** The `max_age` the login asked for: the ID token's `auth_time` is checked against it. */
   readonly maxAge?: number | undefined
+  /** With oidc.dpop: the key the code is bound to (dpop_jkt), then the session's. */
+  readonly dpopKey?: DpopKey
 }
 
 /**
