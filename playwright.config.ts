@@ -2,10 +2,12 @@ import { defineConfig } from '@playwright/test'
 
 /**
  * Browser tests: Debian's chromium (never a downloaded browser) against the demo on its own ports.
- * A second demo with session.sameSite strict runs the specs that must hold for both settings.
+ * A second demo with session.sameSite strict runs the specs that must hold for both settings; a
+ * third, with DEMO_DPOP=1, the DPoP spec.
  */
 const port = Number(process.env['E2E_DEMO_PORT'] ?? 18080)
 const strictPort = port + 10
+const dpopPort = port + 20
 
 function demo(demoPort: number, env: Record<string, string>) {
   return {
@@ -36,12 +38,14 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: 'lax', use: { baseURL: `http://localhost:${port}` } },
+    { name: 'lax', testIgnore: /demo-dpop\.spec\.ts$/, use: { baseURL: `http://localhost:${port}` } },
     { name: 'strict', testMatch: /two-tabs\.spec\.ts$/, use: { baseURL: `http://localhost:${strictPort}` } },
+    { name: 'dpop', testMatch: /demo-dpop\.spec\.ts$/, use: { baseURL: `http://localhost:${dpopPort}` } },
   ],
   webServer: [
     // Short-lived access tokens, so a test can wait past one and see it refreshed.
     demo(port, { DEMO_ACCESS_TOKEN_TTL: '6', DEMO_REFRESH_BEFORE: '2s' }),
     demo(strictPort, { DEMO_SAME_SITE: 'strict' }),
+    demo(dpopPort, { DEMO_DPOP: '1' }),
   ],
 })

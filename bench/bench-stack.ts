@@ -12,7 +12,7 @@ export interface BenchStack {
   readonly targetUrl: string
   /** One `Cookie` header value per logged-in session. */
   readonly cookies: string[]
-  /** The Authorization header Cloakroom sends on `/api` (the floor sends one as long). */
+  /** The Authorization header Cloakroom sends on `/api` (the floor sends one as long; `DPoP …` with oidc.dpop). */
   readonly authorization: string
   stop(): Promise<void>
 }
@@ -30,7 +30,7 @@ async function startTarget(): Promise<Server> {
   return server
 }
 
-export async function startBenchStack({ sessions, store = 'redis', config = {} }: { sessions: number; store?: 'redis' | 'memory'; config?: Record<string, unknown> }): Promise<BenchStack> {
+export async function startBenchStack({ sessions, store = 'redis', config = {}, oidc }: { sessions: number; store?: 'redis' | 'memory'; config?: Record<string, unknown>; oidc?: Record<string, unknown> }): Promise<BenchStack> {
   const target = await startTarget()
   const targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`
   const stack = await startStack({
@@ -46,6 +46,7 @@ export async function startBenchStack({ sessions, store = 'redis', config = {} }
       ...config,
     },
     logLevel: 'warn',
+    ...(oidc === undefined ? {} : { oidc }),
   })
   const stop = async () => {
     await stack.stop()
@@ -60,7 +61,7 @@ export async function startBenchStack({ sessions, store = 'redis', config = {} }
     }
     const seen = await fetch(`${stack.cloakroom.url}/api/x`, { headers: { cookie: cookies[0] ?? '', 'x-csrf': '1' } })
     const authorization = String(((await seen.json()) as { headers: Record<string, string> }).headers.authorization)
-    if (!authorization.startsWith('Bearer ')) throw new Error(`token: user route sent no Bearer: ${authorization}`)
+    if (!/^(Bearer|DPoP) /.test(authorization)) throw new Error(`token: user route sent no token: ${authorization}`)
     return { stack, targetUrl, cookies, authorization, stop }
   } catch (error) {
     await stop()

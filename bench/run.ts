@@ -4,7 +4,7 @@
  * cores:
  *
  *   node bench/run.ts [--warmup 10] [--duration 20] [--rounds 2] [--connections 1,32,128]
- *                     [--server-cpu 0] [--load-cpu 1] [--threads 4] [--before <git ref>]
+ *                     [--server-cpu 0] [--load-cpu 1] [--threads 4] [--before <git ref>] [--dpop]
  *
  * This process pins itself (all its threads) to --server-cpu before starting anything, so what it
  * starts (oidc-provider and the target in this process; redis-server, Cloakroom and the floor as
@@ -12,7 +12,8 @@
  *
  * Targets: the target directly; the floor; Cloakroom `token: user` with the Redis store and with the
  * memory store (session cookie + `X-CSRF: 1`: the session read, the Bearer added); Cloakroom
- * `token: none` (the same proxy, no session); with `--before <ref>`, that commit's Cloakroom too
+ * `token: none` (the same proxy, no session); with `--dpop`, Cloakroom with `oidc.dpop` (a DPoP-bound
+ * token and a proof signed per request); with `--before <ref>`, that commit's Cloakroom too
  * (a git worktree beside this one, sharing node_modules, the same Redis and sessions). Rounds are interleaved: every round runs every
  * connection count and every target (a warm-up, then a measured run; each round starts one target
  * further on in the list, so that none always follows the same one); the table shows the median
@@ -49,6 +50,7 @@ const { values: args } = parseArgs({
     'load-cpu': { type: 'string', default: '1' },
     threads: { type: 'string', default: '4' },
     before: { type: 'string' },
+    dpop: { type: 'boolean', default: false },
   },
 })
 const warmup = Number(args.warmup)
@@ -71,6 +73,11 @@ const withMemory = await startBenchStack({ sessions: maxThreads, store: 'memory'
   await withRedis.stop()
   throw error
 })
+// --dpop: Cloakroom with oidc.dpop too (a proof signed per request), on a Redis and IdP of its own.
+const withDpop = args.dpop ? await startBenchStack({ sessions: maxThreads, oidc: { dpop: true } }).catch(async (error: unknown) => {
+  await Promise.all([withRedis.stop(), withMemory.stop()])
+  throw error
+}) : undefined
 let floor: ReturnType<typeof spawn> | undefined
 let before: { process: CloakroomProcess; worktree: string } | undefined
 try {
@@ -92,6 +99,7 @@ try {
     { name: 'Cloakroom, token: user, Redis', url: `${withRedis.stack.cloakroom.url}/api/x`, cookies: withRedis.cookies, pid: pidOf(withRedis.stack.cloakroom.url), redisUrl: withRedis.stack.redis.url },
     { name: 'Cloakroom, token: user, memory', url: `${withMemory.stack.cloakroom.url}/api/x`, cookies: withMemory.cookies, pid: pidOf(withMemory.stack.cloakroom.url) },
     { name: 'Cloakroom, token: none', url: `${withRedis.stack.cloakroom.url}/public/x`, cookies: [], pid: pidOf(withRedis.stack.cloakroom.url) },
+    ...(withDpop === undefined ? [] : [{ name: 'Cloakroom, token: user, Redis, DPoP', url: `${withDpop.stack.cloakroom.url}/api/x`, cookies: withDpop.cookies, pid: pidOf(withDpop.stack.cloakroom.url), redisUrl: withDpop.stack.redis.url }]),
     ...(before === undefined ? [] : [{ name: `Cloakroom ${args.before}, token: user, Redis`, url: `${before.process.url}/api/x`, cookies: withRedis.cookies, pid: cloakroomPid(before.process.url), redisUrl: withRedis.stack.redis.url }]),
   ]
   for (const target of targets) {
@@ -160,7 +168,7 @@ try {
     await before.process.stop()
     execFileSync('git', ['worktree', 'remove', '--force', before.worktree], { stdio: 'ignore' })
   }
-  await Promise.all([withRedis.stop(), withMemory.stop()])
+  await Promise.all([withRedis.stop(), withMemory.stop(), withDpop?.stop()])
 }
 
 /** The Cloakroom of commit `ref`, on the Redis stack's config (same Redis, secrets, sessions), on a port of its own. */

@@ -68,6 +68,8 @@ export interface IdpOptions {
    * other resource is invalid_target (default: none).
    */
   readonly resources?: Readonly<Record<string, { readonly ttl?: number }>>
+  /** Back-Channel Logout 1.0: false → not advertised, and no logout tokens sent (default true). */
+  readonly backchannelLogout?: boolean
   /** DPoP (RFC 9449), advertised and served as oidc-provider does by default (default true). */
   readonly dpop?: boolean
   /** DPoP proofs at the token endpoint must carry the IdP's nonce (use_dpop_nonce first; default false). */
@@ -171,7 +173,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       response_types: ['code'],
       token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? 'client_secret_basic',
       ...(signingAlg === 'RS256' ? {} : { id_token_signed_response_alg: signingAlg }),
-      ...(client.backchannelLogoutUri === undefined ? {} : { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }),
+      ...(client.backchannelLogoutUri === undefined || options.backchannelLogout === false ? {} : { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }),
     })),
     jwks: { keys: [{ ...signingKey, kid, use: 'sig', alg: signingAlg }] as never },
     ...(options.unboundedStore === true ? { adapter: unboundedAdapter() } : {}),
@@ -204,7 +206,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
       devInteractions: { enabled: options.interactions === 'dev' },
       revocation: { enabled: options.revocation ?? true },
       rpInitiatedLogout: { enabled: options.endSession ?? true },
-      backchannelLogout: { enabled: true },
+      backchannelLogout: { enabled: options.backchannelLogout ?? true },
       pushedAuthorizationRequests: { enabled: options.pushedAuthorizationRequests ?? true },
       dPoP: { enabled: options.dpop ?? true, ...(options.dpopNonce === true ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}) },
       resourceIndicators: {

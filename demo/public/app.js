@@ -73,6 +73,8 @@ setInterval(() => {
 const show = async (response) => { $('result').textContent = `${response.status}\n${await response.text()}` }
 $('login').addEventListener('click', () => cloakroom.login())
 $('call').addEventListener('click', async () => show(await cloakroom.api('/api/whoami')))
+// A route with its own resource: the orders API sees a token issued for it alone (see "aud").
+$('orders').addEventListener('click', async () => show(await cloakroom.api('/api/orders/recent')))
 // A password sign-in gets step_up_required here: api() follows its loginUrl to the IdP's second factor and back.
 $('sensitive').addEventListener('click', async () => show(await cloakroom.api('/api/sensitive/transfer', { method: 'POST' })))
 $('logout').addEventListener('click', () => cloakroom.logout())

@@ -10,6 +10,11 @@ test('log in through the demo\'s real pages and call the API; the page holds no 
   await expect(result).toContainText('"authorization": "Bearer token, sha256')
   await expect(result).toContainText('"cookieHeader": null')
   await expect(result).toContainText('"sub": "alice"')
+  // The orders route has its own resource: its API gets a JWT for that audience, checked against the IdP's keys.
+  await page.getByRole('button', { name: 'Call the orders API (its own token)' }).click()
+  await expect(result).toContainText('"aud": "https://orders.demo.cloakroom.example"')
+  await expect(result).toContainText('JWT access token, signature checked')
+  await expect(result).toContainText('"sub": "alice"')
 
   const cookies = await context.cookies(new URL(page.url()).origin)
   // The login's own cookie went when the login completed: the session cookie alone is left.

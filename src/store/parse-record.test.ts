@@ -10,6 +10,22 @@ test('a record reads back deep-equal to the one written', () => {
   assert.deepEqual(parseSessionRecord(JSON.stringify(anonymousBrowser)), anonymousBrowser)
 })
 
+test('a record with a DPoP key and tokens per resource reads back deep-equal; a resource named __proto__ stays a resource', () => {
+  const token = { accessToken: 'rt-a', accessTokenExpiresAt: 1_800_000_300, tokenType: 'DPoP', scope: undefined }
+  const session = {
+    ...sampleSession(1_800_000_000),
+    dpopKey: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' } as const,
+    resourceTokens: Object.fromEntries([['https://orders.example.com', token], ['__proto__', { ...token, accessToken: 'rt-b' }]]),
+  }
+  const read = parseSessionRecord(JSON.stringify(session))
+  assert.deepEqual(read, session)
+  assert.equal(Object.getPrototypeOf(read?.resourceTokens), Object.prototype)
+  assert.equal(read?.resourceTokens?.['__proto__']?.accessToken, 'rt-b')
+  for (const broken of [{ ...session, dpopKey: { ...session.dpopKey, crv: 'P-384' } }, { ...session, resourceTokens: { x: { accessToken: 1 } } }]) {
+    assert.equal(parseSessionRecord(JSON.stringify(broken)), undefined)
+  }
+})
+
 test('a record written before lastSeenAt and userAgent existed: last seen at login, no browser name', () => {
   const { lastSeenAt: _seen, userAgent: _agent, ...older } = sampleSession(1_800_000_000)
   const read = parseSessionRecord(JSON.stringify(older))
