@@ -4,7 +4,7 @@
  * modules, each dependency, Node's internals, GC) for both, and Cloakroom's hottest functions.
  * Only samples taken while wrk measured count (not startup, not the warm-up).
  *
- *   node bench/profile.ts [--connections 32] [--duration 10] [--path /api/x] [--store redis|memory]
+ *   node bench/profile.ts [--connections 32] [--duration 10] [--path /api/x] [--store redis|memory] [--dpop]
  *                         [--server-cpu 0] [--load-cpu 1] [--top 30]
  */
 import { execFileSync, spawn } from 'node:child_process'
@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     'server-cpu': { type: 'string', default: '0' },
     'load-cpu': { type: 'string', default: '1' },
     top: { type: 'string', default: '30' },
+    dpop: { type: 'boolean', default: false },
   },
 })
 execFileSync('taskset', ['-a', '-cp', args['server-cpu'], String(process.pid)], { stdio: 'ignore' })
@@ -38,7 +39,7 @@ interface Window { requests: number; from: number; to: number }
 const dir = await mkdtemp(join(tmpdir(), 'cloakroom-profile-'))
 // Read by the children at their start (this process started before it was set).
 process.env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${dir}`
-const bench = await startBenchStack({ sessions: 4, store: args.store === 'memory' ? 'memory' : 'redis' })
+const bench = await startBenchStack({ sessions: 4, store: args.store === 'memory' ? 'memory' : 'redis', ...(args.dpop ? { oidc: { dpop: true } } : {}) })
 const floorPort = await freePort()
 const floor = spawn(process.execPath, [fileURLToPath(new URL('floor.ts', import.meta.url)), String(floorPort), `${bench.targetUrl}/base`, bench.authorization.slice(7)], { stdio: ['ignore', 'pipe', 'inherit'] })
 delete process.env['NODE_OPTIONS']
