@@ -97,3 +97,33 @@ describe('two routes to two APIs, each taking only tokens for itself', () => {
     assert.equal((await client.request(`${stack.cloakroom.url}/auth/user`, { headers: CSRF })).status, 200)
   })
 })
+
+describe('a route whose resource the issuer refuses from the start', () => {
+  const UNKNOWN = 'https://unknown.example.com'
+  let stack: Stack
+  let orders: ResourceServer
+  before(async () => {
+    orders = await startResourceServer(ORDERS)
+    stack = await startStack({
+      logLevel: 'warn',
+      idp: { resources: { [ORDERS]: {} } },
+      extraRoutes: [
+        { path: '/orders', target: orders.url, resource: ORDERS, stripPath: true },
+        { path: '/unknown', target: orders.url, resource: UNKNOWN, stripPath: true },
+      ],
+    })
+    orders.trust(stack.idp.issuer)
+  })
+  after(() => Promise.all([stack.stop(), orders.stop()]))
+
+  test('logins still work, asking for the resources the issuer takes; that route alone is 503 idp_unavailable, and the log says why at startup', async () => {
+    const { client, hops } = await stack.login()
+    assert.deepEqual(stack.idp.authorizationParams(hops[0]?.location ?? '').getAll('resource'), [ORDERS])
+    assert.equal((await client.request(`${stack.cloakroom.url}/orders/x`, { headers: CSRF })).status, 200)
+    const refused = await client.request(`${stack.cloakroom.url}/unknown/x`, { headers: CSRF })
+    assert.equal(refused.status, 503)
+    assert.equal(((await refused.json()) as { code: string }).code, 'idp_unavailable')
+    assert.equal((await client.request(`${stack.cloakroom.url}/api/x`, { headers: CSRF })).status, 200)
+    assert.match(stack.cloakroom.output(), /"event":"resource_refused","resource":"https:\/\/unknown\.example\.com","routes":\["\/unknown"\]/)
+  })
+})

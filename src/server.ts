@@ -92,7 +92,8 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
     refreshBefore: config.tokens.refreshBefore,
     // The issuer timeout plus the store calls under the lock (a read and a write, 3 s each at most)
     // and a second to spare, so a live holder never outlives its lock.
-    lockTtlMs: (config.timeouts.idp + 7) * 1000,
+    // A DPoP grant may take two calls (the issuer's use_dpop_nonce, then the retry), each timeouts.idp.
+    lockTtlMs: ((config.oidc.dpop ? 2 : 1) * config.timeouts.idp + 7) * 1000,
     now,
     onRefresh: (outcome, sessionId) => {
       metrics.refresh(outcome)
@@ -111,10 +112,16 @@ export async function startServer({ config, log, now = Date.now, fetch, httpTime
     onUpstream: (route, outcome, seconds) => metrics.observeUpstream(route.path, outcome, seconds),
   })
 
-  oidc.discover().then(() => {
-    if (oidc.unfit === undefined) return
-    log.error({ event: 'issuer_unfit', reason: oidc.unfit }, 'the issuer cannot serve this configuration')
-    onUnfitIssuer?.(oidc.unfit)
+  oidc.discover().then(async () => {
+    if (oidc.unfit !== undefined) {
+      log.error({ event: 'issuer_unfit', reason: oidc.unfit }, 'the issuer cannot serve this configuration')
+      onUnfitIssuer?.(oidc.unfit)
+      return
+    }
+    for (const resource of await oidc.refusedResources().catch(() => [])) {
+      const routes = config.routes.filter((route) => route.resource === resource).map((route) => route.path)
+      log.error({ event: 'resource_refused', resource, routes }, 'the issuer refuses this resource (invalid_target): logins leave it out, and its routes answer 503')
+    }
   }, (error: unknown) => log.warn({ code: (error as CloakroomError).code, cause: describeCause((error as CloakroomError).cause) }, 'issuer discovery failed; will retry on demand'))
   if (config.publicUrl.startsWith('https:') && !config.session.cookieName.startsWith('__Host-')) {
     log.warn({ cookieName: config.session.cookieName }, 'session.cookieName lacks the __Host- prefix: a sibling subdomain could plant cookies for this origin')

@@ -60,6 +60,11 @@ export interface OidcClient {
   /** Whether the issuer takes `resource` (RFC 8707) in an authorization request (for `cloakroom check`). */
   probeResource(resource: string): Promise<ResourceProbe>
   /**
+   * The routes' resources the issuer refuses (tried once): logins leave them out, so that they do
+   * not fail, and their routes answer 503 idp_unavailable.
+   */
+  refusedResources(): Promise<string[]>
+  /**
    * Proves the client's credentials at the token endpoint with a made-up code (for `cloakroom check`).
    * Throws idp_unavailable when discovery fails.
    */
@@ -90,12 +95,22 @@ export interface OidcDeps {
   readonly fetch?: client.CustomFetch
 }
 
+// One DPoP handle per session key (and issuer configuration): the handle keeps the issuer's last
+// nonce, so a session's next grant sends it at once instead of being told use_dpop_nonce again.
+const dpopHandles = new WeakMap<DpopKey, { configuration: client.Configuration; handle: Promise<client.DPoPHandle> }>()
+
 /**
  * openid-client's DPoP option for a grant with `key`: it signs the proof, and answers the issuer's
- * use_dpop_nonce by retrying once with the nonce (kept per issuer for the next grants).
+ * use_dpop_nonce by retrying once with the nonce.
  */
 async function dpopOptions(configuration: client.Configuration, key: DpopKey | undefined): Promise<client.DPoPOptions | undefined> {
-  return key === undefined ? undefined : { DPoP: client.getDPoPHandle(configuration, await dpopKeyPair(key)) }
+  if (key === undefined) return undefined
+  let kept = dpopHandles.get(key)
+  if (kept?.configuration !== configuration) {
+    kept = { configuration, handle: dpopKeyPair(key).then((pair) => client.getDPoPHandle(configuration, pair)) }
+    dpopHandles.set(key, kept)
+  }
+  return { DPoP: await kept.handle }
 }
 
 /** Plain http is allowed only for an issuer on a loopback address (tests, the demo), never in production. */
@@ -151,6 +166,19 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
   }
 
   const resources = [...new Set(config.routes.flatMap((route) => route.resource ?? []))]
+  const scope = config.oidc.scopes.join(' ')
+  const getManual = fetch === undefined ? undefined : (url: URL, init: { redirect: 'manual' }) => fetch(url.href, { ...init, method: 'GET', headers: {} } as client.CustomFetchOptions)
+  const probe = (loaded: client.Configuration, resource: string) => probeResource(loaded, redirectUri, scope, resource, usesPar(loaded.serverMetadata()), getManual)
+  // The resources logins ask for: every route's, less those the issuer refuses (one refused resource
+  // would fail every login). Tried once per process; a route whose resource is left out answers 503.
+  let grantable: Promise<{ asked: string[]; refused: string[] }> | undefined
+  const grantableResources = (loaded: client.Configuration) => {
+    grantable ??= Promise.all(resources.map(async (resource) => ({ resource, verdict: (await probe(loaded, resource)).verdict }))).then((probes) => ({
+      asked: probes.filter(({ verdict }) => verdict !== 'refused').map(({ resource }) => resource),
+      refused: probes.filter(({ verdict }) => verdict === 'refused').map(({ resource }) => resource),
+    }))
+    return grantable
+  }
 
   /** PAR per oidc.pushedAuthorizationRequests: always, never, or (auto) when the issuer offers it. */
   const usesPar = (metadata: client.ServerMetadata) => config.oidc.pushedAuthorizationRequests === 'always' ||
@@ -194,9 +222,11 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
     },
 
     async probeResource(resource) {
-      const loaded = await discovered()
-      const get = fetch === undefined ? undefined : (url: URL, init: { redirect: 'manual' }) => fetch(url.href, { ...init, method: 'GET', headers: {} } as client.CustomFetchOptions)
-      return probeResource(loaded, redirectUri, config.oidc.scopes.join(' '), resource, usesPar(loaded.serverMetadata()), get)
+      return probe(await discovered(), resource)
+    },
+
+    async refusedResources() {
+      return resources.length === 0 ? [] : (await grantableResources(await current())).refused
     },
 
     async authorizationUrl({ state, nonce, codeVerifier, prompt, acrValues, maxAge, dpopKey }) {
@@ -209,14 +239,15 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
         ...(maxAge === undefined ? {} : { max_age: String(maxAge) }),
         redirect_uri: redirectUri,
         response_type: 'code',
-        scope: config.oidc.scopes.join(' '),
+        scope,
         state,
         nonce,
         code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
         code_challenge_method: 'S256',
       })
       // RFC 8707: the grant covers every route's resource; each token is then asked for one of them.
-      for (const resource of resources) parameters.append('resource', resource)
+      const { asked } = resources.length === 0 ? { asked: [] } : await grantableResources(loaded)
+      for (const resource of asked) parameters.append('resource', resource)
       // RFC 9449 §10: the code is bound to the session's key; only a proof of it redeems the code.
       if (dpopKey !== undefined) parameters.set('dpop_jkt', dpopThumbprint(dpopKey))
       if (!usesPar(loaded.serverMetadata())) return client.buildAuthorizationUrl(loaded, parameters)

@@ -286,3 +286,38 @@ test('claims of a refreshed ID token replace the stored ones; without one, the l
   assert.deepEqual(without.claims, { sub: session.sub, name: 'New Name' })
   await store.close()
 })
+
+test('tokens per resource: each refreshed once, one grant at a time spending the rotated refresh token, and one token\'s failure is not another\'s', async () => {
+  const store = createMemoryStore({ now: Date.now })
+  const calls: string[] = []
+  const refresh = async ({ refreshToken, resource }: { refreshToken: string; resource?: string | undefined }): Promise<Refreshed> => {
+    calls.push(`${resource ?? 'login'} with ${refreshToken}`)
+    await sleep(30)
+    if (resource === 'https://refused') throw new CloakroomError('idp_unavailable', 'invalid_target')
+    const n = calls.length
+    return { tokens: { accessToken: `${resource ?? 'login'}-${n}`, refreshToken: `rt-${n}`, accessTokenExpiresAt: nowSeconds() + 300, idToken: undefined, tokenType: 'Bearer', scope: undefined }, claims: undefined }
+  }
+  const make = () => createTokenRefresher({ store, refresh, refreshBefore: 30, lockTtlMs: 2000, now: Date.now, pollMs: 10, failureHoldMs: 500 })
+  const [a, b] = [make(), make()]
+  const session = dueSession()
+  await store.createSession(session)
+  // The refused resource's grant goes first; the others queue behind it, on both "instances".
+  const refused = a.fresh(session, 'https://refused').then(() => 'refreshed', (error: unknown) => String(error))
+  await sleep(5)
+  const asks = [undefined, 'https://a', 'https://b']
+  const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? a : b).fresh(session, asks[i % 3])))
+  assert.match(await refused, /invalid_target/)
+  for (const [i, result] of results.entries()) {
+    assert.equal(result.status, 'fulfilled', `${asks[i % 3] ?? 'login'} got ${result.status === 'rejected' ? String(result.reason) : ''}`)
+  }
+  // One grant per token, never two with one refresh token: each spent the one the previous left.
+  assert.equal(calls.length, 4, calls.join(', '))
+  const spent = calls.slice(1).map((call) => call.split(' with ')[1])
+  assert.equal(new Set(spent).size, 3, `a refresh token presented twice: ${calls.join(', ')}`)
+  const latest = await store.getSession(session.id)
+  assert.match(latest?.tokens.accessToken ?? '', /^login-/)
+  assert.match(latest?.resourceTokens?.['https://a']?.accessToken ?? '', /^https:\/\/a-/)
+  assert.match(latest?.resourceTokens?.['https://b']?.accessToken ?? '', /^https:\/\/b-/)
+  assert.equal(latest?.resourceTokens?.['https://refused'], undefined)
+  await store.close()
+})

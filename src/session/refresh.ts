@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CloakroomError } from '../errors.ts'
 import type { Refreshed, RefreshGrant } from '../oidc/index.ts'
@@ -54,6 +55,14 @@ export interface TokenRefresher {
   replace(session: SessionRecord, resource?: string): Promise<SessionRecord>
 }
 
+/**
+ * The lock of one token's refresh (the login's, or a resource's): on the session's hash tag, so that a
+ * cluster keeps it in the session's slot; a resource by its digest (any URI, of any length).
+ */
+function tokenLockName(sessionId: string, resource: string | undefined): string {
+  return `${refreshLockName(sessionId)}:${resource === undefined ? 'login' : createHash('sha256').update(resource).digest('base64url').slice(0, 22)}`
+}
+
 const ended = () => new CloakroomError('session_expired', 'The session has ended; please log in again')
 const isStoreDown = (error: unknown) => error instanceof CloakroomError && error.code === 'store_unavailable'
 
@@ -93,21 +102,24 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   const inFlight = new Map<string, Promise<SessionRecord>>()
   const dueFor = (resource: string | undefined) => (session: SessionRecord) => needsRefresh(session, refreshBefore, Math.floor(now() / 1000), resource)
 
-  /** Refreshes `resource`'s token (or the login's) unless someone did since `seen`, or `stale` says the latest record needs none. */
+  /**
+   * Refreshes `resource`'s token (or the login's) unless someone did since `seen`, or `stale` says
+   * the latest record needs none. Two locks: the token's own (one refresh of each token at a time;
+   * its waiters share its failure) and then the session's (one grant at a time spends the refresh
+   * token; its waiters wait their turn, whatever another token's grant did).
+   */
   async function refreshAcrossInstances(seen: SessionRecord, resource: string | undefined, stale: (latest: SessionRecord) => boolean): Promise<SessionRecord> {
     await deps.prepare?.()
-    const lock = refreshLockName(seen.id)
-    // A live holder finishes within the lock's lifetime; a dead one's lock expires by then and is taken over.
-    const deadline = now() + lockTtlMs + 10 * pollMs
+    const lock = tokenLockName(seen.id, resource)
+    // A live holder finishes within its turns at the session lock; a dead one's lock expires and is taken over.
+    const deadline = now() + 3 * lockTtlMs + 10 * pollMs
     let waitedFor: string | undefined
     for (;;) {
       const latest = await store.getSession(seen.id)
       if (latest === undefined) throw ended()
       if (refreshedSince(seen, latest, resource) || !stale(latest)) return latest
-      // The lock is ours from before we asked, not from when the answer came.
-      const askedAt = now()
       const attempt = await store.acquireLock(lock, lockTtlMs, waitedFor)
-      if (attempt.token !== undefined) return refreshHoldingLock(seen, resource, stale, attempt.token, askedAt + lockTtlMs)
+      if (attempt.token !== undefined) return refreshHoldingTokenLock(seen, resource, stale, lock, attempt.token)
       if (attempt.failed) throw new CloakroomError('idp_unavailable', 'The identity provider is unavailable')
       waitedFor = attempt.holder
       if (now() > deadline) throw new CloakroomError('idp_unavailable', 'Timed out waiting for a token refresh')
@@ -115,9 +127,32 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     }
   }
 
+  /** Holding the token's lock: waits for the session's, refreshes, and releases the token's lock (marked failed if it failed). */
+  async function refreshHoldingTokenLock(seen: SessionRecord, resource: string | undefined, stale: (latest: SessionRecord) => boolean, lock: string, token: string): Promise<SessionRecord> {
+    let failed = false
+    try {
+      const sessionLock = refreshLockName(seen.id)
+      // Other tokens' grants come first, each within the lock's lifetime.
+      const giveUpAt = now() + 2 * lockTtlMs + 10 * pollMs
+      for (;;) {
+        // The lock is ours from before we asked, not from when the answer came.
+        const askedAt = now()
+        const attempt = await store.acquireLock(sessionLock, lockTtlMs)
+        if (attempt.token !== undefined) return await refreshHoldingLock(seen, resource, stale, attempt.token, askedAt + lockTtlMs)
+        if (now() > giveUpAt) throw new CloakroomError('idp_unavailable', 'Timed out waiting for a token refresh')
+        await sleep(pollMs)
+      }
+    } catch (error) {
+      failed = error instanceof CloakroomError && error.code !== 'session_expired'
+      throw error
+    } finally {
+      await store.releaseLock(lock, token, failed ? failureHoldMs : 0).catch(() => {})
+    }
+  }
+
   async function refreshHoldingLock(seen: SessionRecord, resource: string | undefined, stale: (latest: SessionRecord) => boolean, token: string, lockUntil: number): Promise<SessionRecord> {
     const lock = refreshLockName(seen.id)
-    let release = 'free' as 'free' | 'failed' | 'keep'
+    let keep = false
     try {
       // Re-read under the lock: the previous holder may have refreshed after our last look.
       const current = await store.getSession(seen.id)
@@ -130,15 +165,12 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
         if (!isStoreDown(error)) throw error
         // The spent refresh token is gone: keep the lock (so no one presents it again) until the
         // new tokens are stored, rather than hand the session to a refresh that cannot succeed.
-        release = 'keep'
+        keep = true
         keepUntilStored(current, refreshed, token, resource)
         throw error
       }
-    } catch (error) {
-      if (release === 'free' && error instanceof CloakroomError && error.code !== 'session_expired') release = 'failed'
-      throw error
     } finally {
-      if (release !== 'keep') await store.releaseLock(lock, token, release === 'failed' ? failureHoldMs : 0).catch(() => {})
+      if (!keep) await store.releaseLock(lock, token).catch(() => {})
     }
   }
 

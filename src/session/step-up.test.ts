@@ -6,6 +6,8 @@ import { readAcrValues, readMaxAge, stepUpChallenge, stepUpLoginUrl, unmetStepUp
 test('an insufficient_user_authentication challenge gives what it asks for; anything else is no step-up', () => {
   assert.deepEqual(stepUpChallenge('Bearer error="insufficient_user_authentication", acr_values="urn:a urn:b", max_age=300'), { acrValues: 'urn:a urn:b', maxAge: 300 })
   assert.deepEqual(stepUpChallenge('Bearer realm="x", error=insufficient_user_authentication, max_age="0"'), { maxAge: 0 })
+  // A target of DPoP-bound tokens challenges with its own scheme (RFC 9449 §7.1).
+  assert.deepEqual(stepUpChallenge('DPoP algs="ES256", error="insufficient_user_authentication", acr_values="urn:mfa"'), { acrValues: 'urn:mfa' })
   assert.deepEqual(stepUpChallenge(['Basic realm="x"', 'Bearer error="insufficient_user_authentication"']), {})
   assert.deepEqual(stepUpChallenge('Bearer error="insufficient_user_authentication", acr_values="a\\"b", max_age=-1'), {}, 'values that do not read cleanly are left out')
   for (const other of [undefined, 'Bearer error="invalid_token"', 'Bearer realm="x"', 'Basic error="insufficient_user_authentication"']) {

@@ -37,12 +37,13 @@ export function readMaxAge(value: unknown): number | undefined {
 
 /**
  * A target's RFC 9470 challenge (`WWW-Authenticate: Bearer error="insufficient_user_authentication"`,
+ * or `DPoP …` from a target of DPoP-bound tokens,
  * with `acr_values` and/or `max_age`), as the step-up it asks for; undefined for any other answer.
  * Values that do not read cleanly are left out rather than passed on.
  */
 export function stepUpChallenge(header: string | string[] | undefined): StepUp | undefined {
   const text = Array.isArray(header) ? header.join(', ') : header ?? ''
-  if (!/\bBearer\b[^]*?\berror\s*=\s*"?insufficient_user_authentication"?/i.test(text)) return undefined
+  if (!/\b(?:Bearer|DPoP)\b[^]*?\berror\s*=\s*"?insufficient_user_authentication"?/i.test(text)) return undefined
   const param = (name: string) => new RegExp(`\\b${name}\\s*=\\s*(?:"([^"]*)"|([^\\s,]+))`, 'i').exec(text)
   const acr = param('acr_values')
   const age = param('max_age')

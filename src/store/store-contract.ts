@@ -35,6 +35,8 @@ export function sampleSession(at: number, idleIn = 1800, absoluteIn = 43_200): S
       tokenType: 'Bearer',
       scope: 'openid profile offline_access',
     },
+    dpopKey: { kty: 'EC', crv: 'P-256', x: `x-${id()}`, y: `y-${id()}`, d: `d-${id()}` },
+    resourceTokens: { 'https://orders.example.com': { accessToken: `rat-${id()}`, accessTokenExpiresAt: at + 300, tokenType: 'DPoP', scope: undefined } },
     createdAt: at,
     lastSeenAt: at,
     userAgent: 'Firefox on Linux',
@@ -63,7 +65,8 @@ export async function fillWithSecrets(store: SessionStore): Promise<{ session: S
 /** Fails unless `dump` (whatever a store's backing service holds, as text) shows none of the record's secrets in clear. */
 export function assertHoldsNoSecret(dump: string, session: SessionRecord, login: PendingLogin): void {
   const secrets = [session.tokens.accessToken, session.tokens.refreshToken, session.tokens.idToken, session.sub,
-    session.idpSid, 'alice@example.com', login.codeVerifier, login.nonce, login.browserBinding]
+    session.idpSid, 'alice@example.com', login.codeVerifier, login.nonce, login.browserBinding, session.dpopKey?.d,
+    ...Object.values(session.resourceTokens ?? {}).map((token) => token.accessToken)]
   for (const secret of secrets) {
     assert.ok(secret !== undefined && !dump.includes(secret), `the store holds ${secret} in clear`)
   }
