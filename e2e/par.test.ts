@@ -41,6 +41,19 @@ describe('an issuer that offers PAR, with pushedAuthorizationRequests: never', (
   })
 })
 
+describe('an issuer that offers PAR, with pushedAuthorizationRequests: always', () => {
+  let stack: Stack
+  before(async () => { stack = await startStack({ logLevel: 'warn', oidc: { pushedAuthorizationRequests: 'always' } }) })
+  after(() => stack.stop())
+
+  test('the browser\'s URL carries only client_id and request_uri, and the login completes', async () => {
+    const { authorize, status } = await signedIn(stack)
+    assert.deepEqual([...authorize.searchParams.keys()].sort(), ['client_id', 'request_uri'])
+    assert.equal(stack.idp.authorizationParams(authorize).get('code_challenge_method'), 'S256')
+    assert.equal(status, 200)
+  })
+})
+
 describe('an issuer without PAR', () => {
   let stack: Stack
   before(async () => { stack = await startStack({ logLevel: 'warn', idp: { pushedAuthorizationRequests: false, resources: { 'https://orders.example.com': {} } } }) })
