@@ -1,4 +1,4 @@
-import { sessionDeadline, type DpopKey, type SessionRecord, type TokenSet } from '../store/index.ts'
+import { sessionDeadline, type DpopKey, type ResourceToken, type SessionRecord, type TokenSet } from '../store/index.ts'
 
 /** Session timing rules, pure. Times are epoch seconds. */
 export interface SessionTimeouts { readonly idleTimeout: number; readonly absoluteTimeout: number }
@@ -50,15 +50,19 @@ export function touched(session: SessionRecord, timeouts: SessionTimeouts, now: 
   return { ...session, idleExpiresAt: nextIdleExpiry(session, timeouts, now), lastSeenAt: now, version: session.version + 1 }
 }
 
-/** The access token a route forwards: its resource's (RFC 8707), or the login's when it names none. */
+/** The token a route forwards: its resource's (RFC 8707), or the login's when it names none. */
+function tokenFor(session: SessionRecord, resource: string | undefined): Omit<ResourceToken, 'scope'> | undefined {
+  return resource === undefined ? session.tokens : session.resourceTokens?.[resource]
+}
+
 export function accessTokenFor(session: SessionRecord, resource: string | undefined): string | undefined {
-  return resource === undefined ? session.tokens.accessToken : session.resourceTokens?.[resource]?.accessToken
+  return tokenFor(session, resource)?.accessToken
 }
 
 /** What a route forwards for `session`: its token, the token's type, and the key a DPoP-bound token needs. */
 export function credentialsFor(session: SessionRecord | undefined, resource: string | undefined) {
   if (session === undefined) return { accessToken: undefined }
-  const token = resource === undefined ? session.tokens : session.resourceTokens?.[resource]
+  const token = tokenFor(session, resource)
   return { accessToken: token?.accessToken, tokenType: token?.tokenType, dpopKey: session.dpopKey }
 }
 
@@ -69,7 +73,7 @@ export function credentialsFor(session: SessionRecord | undefined, resource: str
  */
 export function needsRefresh(session: SessionRecord, refreshBefore: number, now: number, resource?: string): boolean {
   // A resource's token is fetched with the refresh token the first time it is needed.
-  const token = resource === undefined ? session.tokens : session.resourceTokens?.[resource]
+  const token = tokenFor(session, resource)
   if (token === undefined) return true
   const expiresAt = token.accessTokenExpiresAt
   const margin = session.tokens.refreshToken === undefined ? 0 : refreshBefore
