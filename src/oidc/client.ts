@@ -155,7 +155,7 @@ export async function createOidcClient({ config, now, fetch }: OidcDeps): Promis
       configuration = loaded
       return loaded
     } catch (error) {
-      // Whatever went wrong (unreachable, 404, not JSON, no S256), it is the issuer's side, never the user's.
+      // Whatever went wrong (unreachable, 404, not JSON), it is the issuer's side, never the user's.
       // The cause says where and why, for the log and `cloakroom check`; the message stays generic.
       const cause = new Error(`${discoveryUrl(issuer)}: ${describeIdpFailure(error)}`, { cause: error })
       cause.name = 'DiscoveryFailed'

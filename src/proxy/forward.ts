@@ -133,7 +133,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       delete req.headers['authorization']
       return
     }
-    if (options.dpopKey === undefined || options.tokenType?.toLowerCase() !== 'dpop') {
+    if (!dpopBound(options)) {
       req.headers['authorization'] = `Bearer ${token}`
       return
     }
@@ -177,7 +177,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
   }
 
   function answer(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, target: string, options: ForwardOptions, retried: boolean): void {
-    if (options.dpopKey !== undefined && dpopNonce(proxyRes, target, options, retried)) {
+    if (dpopBound(options) && dpopNonce(proxyRes, target, retried)) {
       // The target wants its nonce in the proof: a request without a body goes again with it, once.
       if (hasBody(req)) return relay(res, proxyRes)
       proxyRes.destroy()
@@ -216,11 +216,11 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
    * Keeps the target's DPoP-Nonce (from any answer) for its next proof; true when this answer is a
    * use_dpop_nonce challenge that a retry could meet (not one already retried).
    */
-  function dpopNonce(proxyRes: IncomingMessage, target: string, options: ForwardOptions, retried: boolean): boolean {
+  function dpopNonce(proxyRes: IncomingMessage, target: string, retried: boolean): boolean {
     const nonce = proxyRes.headers['dpop-nonce']
     if (typeof nonce !== 'string' || nonce === '' || nonce.length > 512) return false
     dpopNonces.set(target, nonce)
-    return !retried && options.tokenType?.toLowerCase() === 'dpop' && proxyRes.statusCode === 401 && isUseDpopNonceChallenge(proxyRes.headers['www-authenticate'])
+    return !retried && proxyRes.statusCode === 401 && isUseDpopNonceChallenge(proxyRes.headers['www-authenticate'])
   }
 
   /** Streams the target's answer; a target that fails mid-body ends the browser's response too (no hang). */
@@ -266,6 +266,11 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       agents.https.destroy()
     },
   }
+}
+
+/** The request sends a DPoP-bound token: the issuer said DPoP, and the session has the key for its proofs. */
+function dpopBound(options: ForwardOptions): options is ForwardOptions & { readonly dpopKey: DpopKey } {
+  return options.dpopKey !== undefined && options.tokenType?.toLowerCase() === 'dpop'
 }
 
 /** The access token the request carries now (after a renewal, not the one it started with). */
