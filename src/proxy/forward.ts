@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http'
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import { Readable, type Duplex } from 'node:stream'
 import { ProxyServer } from 'http-proxy-3'
@@ -75,6 +75,8 @@ interface Exchange {
   answered(proxyRes: IncomingMessage): void
   /** The deadline passed before a connection: whatever comes later is dropped. */
   abandoned: boolean
+  /** The request to the target, once made: whether it went on a kept-alive connection tells a stale one. */
+  request: ClientRequest | undefined
 }
 
 export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPerTarget = 1024, onUpstream }: ForwarderDeps): Forwarder {
@@ -92,6 +94,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       proxyReq.destroy()
       return
     }
+    if (exchange !== undefined) exchange.request = proxyReq
     proxyReq.setTimeout(config.timeouts.upstream * 1000, () => proxyReq.destroy(timeoutError('UPSTREAM_TIMEOUT', 'upstream timed out')))
     const socket = proxyReq.socket
     if (socket === null || !socket.connecting) exchange?.connected()
@@ -145,13 +148,18 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     req.headers['dpop'] = dpopProof(options.dpopKey, { htm: req.method ?? 'GET', htu, accessToken: token, nonce: dpopNonces.get(target) })
   }
 
-  /** One attempt at the target; `retried` when the target refused the first token and this is the second. */
-  function attempt(req: IncomingMessage, res: ServerResponse, target: string, options: ForwardOptions, retried: boolean): void {
+  /**
+   * One attempt at the target; `retried` when the target refused the first token (or wanted its DPoP
+   * nonce) and this is the second; `resent` when the first went on a kept-alive connection the
+   * target had just closed.
+   */
+  function attempt(req: IncomingMessage, res: ServerResponse, target: string, options: ForwardOptions, retried: boolean, resent = false): void {
     const started = performance.now()
     const took = (outcome: UpstreamOutcome) => onUpstream?.(options.route, outcome, (performance.now() - started) / 1000)
     const exchange: Exchange = {
       abandoned: false,
       deadline: undefined,
+      request: undefined,
       connected: () => clearTimeout(exchange.deadline),
       answered: (proxyRes) => {
         clearTimeout(exchange.deadline)
@@ -167,9 +175,17 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       writeError(res, upstreamError(timeoutError('ECONNECT_TIMEOUT', 'no connection to the target in time')))
     }, connectMs)
     const proxyOptions = webOptions.get(target) ?? { target, agent: agentFor(target), selfHandleResponse: true }
-    proxy.web(req, res, retried ? { ...proxyOptions, buffer: Readable.from([]) } : proxyOptions, (error) => {
+    // A second attempt sends no body: the browser's was read by the first (and only body-less requests go twice).
+    proxy.web(req, res, retried || resent ? { ...proxyOptions, buffer: Readable.from([]) } : proxyOptions, (error) => {
       clearTimeout(exchange.deadline)
       if (exchange.abandoned) return
+      if (!resent && !res.headersSent && !hasBody(req) && staleConnection(exchange.request, error)) {
+        // The target closed a kept-alive connection as this request went out on it (its idle timeout
+        // raced ours): nothing reached it, so the request goes again, once, on another connection.
+        took('error')
+        attempt(req, res, target, options, retried, true)
+        return
+      }
       const failure = upstreamError(error)
       took(failure.status === 504 ? 'timeout' : 'error')
       writeError(res, failure)
@@ -266,6 +282,12 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       agents.https.destroy()
     },
   }
+}
+
+/** The request went on a reused keep-alive connection, which the target reset or closed before any answer. */
+function staleConnection(request: ClientRequest | undefined, error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return request?.reusedSocket === true && (code === 'ECONNRESET' || code === 'EPIPE')
 }
 
 /** The request sends a DPoP-bound token: the issuer said DPoP, and the session has the key for its proofs. */
