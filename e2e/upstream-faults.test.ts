@@ -108,6 +108,26 @@ describe('a target that fails mid-exchange', () => {
     await routeStillServes()
   })
 
+  test(`a target that stalls mid-body → the client's read is aborted once the target was silent for timeouts.upstream (${UPSTREAM_TIMEOUT_MS} ms)`, async (t) => {
+    const started = Date.now()
+    const response = await api('/api/stall-mid-body')
+    assert.equal(response.status, 200)
+    const read = await readBody(response, UPSTREAM_TIMEOUT_MS + 3000)
+    const elapsed = Date.now() - started
+    t.diagnostic(`stall mid-body: ${read.bytes} bytes, read ${read.ended} after ${elapsed} ms`)
+    assert.equal(read.ended, 'aborted')
+    assert.equal(read.bytes, MID_BODY.sent.length)
+    assert.ok(elapsed >= UPSTREAM_TIMEOUT_MS - 50 && elapsed < UPSTREAM_TIMEOUT_MS + 1500, `aborted after ${elapsed} ms`)
+    await routeStillServes()
+  })
+
+  test(`timeouts.upstream is for silence, not for the whole answer: a body that trickles for 3 s (longer than ${UPSTREAM_TIMEOUT_MS} ms) arrives whole`, async () => {
+    const response = await api('/api/trickle')
+    assert.equal(response.status, 200)
+    const read = await readBody(response, 8000)
+    assert.deepEqual(read, { bytes: 6, ended: 'complete' })
+  })
+
   test('after all of it: the process is alive and healthy, no 500 was logged, and twenty calls in parallel all succeed', async (t) => {
     assert.equal((await fetch(`${stack.cloakroom.url}/healthz`)).status, 200)
     const statuses = await Promise.all(Array.from({ length: 20 }, async (_, i) => {

@@ -83,6 +83,8 @@ for (const [url, path] of kept) {
 const pieces = fc.constantFrom(
   '/', '/', '/', '\\', '?', '#', '%', '.', '..', ';', '%2e', '%2E', '%2f', '%5c', '%25', '%00', '%zz', 'api', 'public', 'x', 'admin',
   ' ', '\t', '\n', '\r', '\u0000', '\u001f', '\u007f', '\u00a0', '\u00e9', '"', "'", '<', '>', '^', '`', '{', '}', '|', '@', ':', '//',
+  // Everything the plain-target shortcut (no URL parse) lets through.
+  '!', '$', '&', '(', ')', '*', '+', ',', '=', '~', '-', '_', 'v1.0', '.json', '..;', '?a=/../b', '?q=%2e',
 )
 const targets = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),

@@ -9,6 +9,7 @@ import { isInvalidTokenChallenge, isUseDpopNonceChallenge, outgoingHeaders, resp
 import { dpopProof } from './dpop-proof.ts'
 import type { DpopKey } from '../store/index.ts'
 import { upstreamPath } from './match-route.ts'
+import { createUpstreamDeadlines, type Watched } from './upstream-deadlines.ts'
 import { stepUpChallenge, stepUpRequired } from '../session/step-up.ts'
 import { upstreamOutcome, type UpstreamOutcome } from '../observability/metrics.ts'
 
@@ -65,15 +66,11 @@ export interface ForwarderDeps {
 const EXCHANGE = Symbol('cloakroom.exchange')
 type Exchanging = IncomingMessage & { [EXCHANGE]?: Exchange }
 
-/** One forwarded exchange: what the 'proxyReq' and 'proxyRes' listeners need to know about it. */
-interface Exchange {
-  /** Waiting for and connecting to the target: cleared once connected, answered, failed or closed. */
-  deadline: NodeJS.Timeout | undefined
-  /** Clears the deadline on getting a connected socket. */
-  connected(): void
+/** One forwarded exchange: what the 'proxyReq' and 'proxyRes' listeners and the deadlines need to know about it. */
+interface Exchange extends Watched {
   /** The target answered; the exchange decides what the browser sees. */
   answered(proxyRes: IncomingMessage): void
-  /** The deadline passed before a connection: whatever comes later is dropped. */
+  /** The connect deadline passed: whatever comes later is dropped. */
   abandoned: boolean
   /** The request to the target, once made: whether it went on a kept-alive connection tells a stale one. */
   request: ClientRequest | undefined
@@ -83,8 +80,9 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
   const agentOptions = { keepAlive: true, maxSockets: maxSocketsPerTarget, maxFreeSockets: 64, scheduling: 'lifo' as const }
   const agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) }
   const connectMs = config.timeouts.upstreamConnect * 1000
+  const deadlines = createUpstreamDeadlines(connectMs, config.timeouts.upstream * 1000)
   const publicUrl = new URL(config.publicUrl)
-  // HTTP requests get one deadline of ours for waiting and connecting (attempt()); WebSockets http-proxy-3's connect timeout.
+  // HTTP requests get the deadlines' connect and upstream timeouts (attempt()); WebSockets http-proxy-3's connect timeout.
   const proxy = new ProxyServer({ changeOrigin: true, xfwd: false, ws: true })
   // Without a listener an upstream error that escapes a callback would crash the process.
   proxy.on('error', () => {})
@@ -95,10 +93,6 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       return
     }
     if (exchange !== undefined) exchange.request = proxyReq
-    proxyReq.setTimeout(config.timeouts.upstream * 1000, () => proxyReq.destroy(timeoutError('UPSTREAM_TIMEOUT', 'upstream timed out')))
-    const socket = proxyReq.socket
-    if (socket === null || !socket.connecting) exchange?.connected()
-    else socket.once('connect', () => exchange?.connected())
   })
   proxy.on('proxyRes', (proxyRes, req) => (req as Exchanging)[EXCHANGE]?.answered(proxyRes))
   // Registered before http-proxy-3 writes the 101 to the browser: a handshake cannot set our cookies either.
@@ -156,28 +150,30 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
   function attempt(req: IncomingMessage, res: ServerResponse, target: string, options: ForwardOptions, retried: boolean, resent = false): void {
     const started = performance.now()
     const took = (outcome: UpstreamOutcome) => onUpstream?.(options.route, outcome, (performance.now() - started) / 1000)
+    const previous = (req as Exchanging)[EXCHANGE]
+    if (previous !== undefined) deadlines.unwatch(previous)
     const exchange: Exchange = {
       abandoned: false,
-      deadline: undefined,
       request: undefined,
-      connected: () => clearTimeout(exchange.deadline),
       answered: (proxyRes) => {
-        clearTimeout(exchange.deadline)
         took(upstreamOutcome(proxyRes.statusCode ?? 502))
         answer(req, res, proxyRes, target, options, retried)
       },
+      connectExpired: () => {
+        exchange.abandoned = true
+        exchange.request?.destroy()
+        took('timeout')
+        writeError(res, upstreamError(timeoutError('ECONNECT_TIMEOUT', 'no connection to the target in time')))
+      },
+      upstreamExpired: (request) => request.destroy(timeoutError('UPSTREAM_TIMEOUT', 'upstream timed out')),
     }
     ;(req as Exchanging)[EXCHANGE] = exchange
-    // Armed before a socket is assigned: waiting for one of the target's connections counts too.
-    exchange.deadline = setTimeout(() => {
-      exchange.abandoned = true
-      took('timeout')
-      writeError(res, upstreamError(timeoutError('ECONNECT_TIMEOUT', 'no connection to the target in time')))
-    }, connectMs)
+    // Watched before a socket is assigned: waiting for one of the target's connections counts too.
+    deadlines.watch(exchange)
     const proxyOptions = webOptions.get(target) ?? { target, agent: agentFor(target), selfHandleResponse: true }
     // A second attempt sends no body: the browser's was read by the first (and only body-less requests go twice).
     proxy.web(req, res, retried || resent ? { ...proxyOptions, buffer: Readable.from([]) } : proxyOptions, (error) => {
-      clearTimeout(exchange.deadline)
+      deadlines.unwatch(exchange)
       if (exchange.abandoned) return
       if (!resent && !res.headersSent && !hasBody(req) && staleConnection(exchange.request, error)) {
         // The target closed a kept-alive connection as this request went out on it (its idle timeout
@@ -259,9 +255,10 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       prepare(req, options.route, false)
       withToken(req, options.accessToken, target, options)
       return new Promise((resolve) => {
-        // Whatever the attempt, a closed response ends it: no connect deadline may fire after.
+        // Whatever the attempt, a closed response ends it: no deadline may fire after.
         res.once('close', () => {
-          clearTimeout((req as Exchanging)[EXCHANGE]?.deadline)
+          const exchange = (req as Exchanging)[EXCHANGE]
+          if (exchange !== undefined) deadlines.unwatch(exchange)
           resolve()
         })
         attempt(req, res, target, options, false)
@@ -277,6 +274,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     },
 
     close() {
+      deadlines.close()
       proxy.close()
       agents.http.destroy()
       agents.https.destroy()

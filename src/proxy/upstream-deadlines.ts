@@ -1,0 +1,92 @@
+import type { ClientRequest } from 'node:http'
+
+/** An attempt at a target, as the deadlines see it. */
+export interface Watched {
+  /** The request to the target, once http-proxy-3 made it. */
+  readonly request: ClientRequest | undefined
+  /** The connect deadline passed: no connection (or none free) to the target in time. */
+  connectExpired(): void
+  /** Connected, then nothing was sent or received for the upstream timeout. */
+  upstreamExpired(request: ClientRequest): void
+}
+
+export interface UpstreamDeadlines {
+  watch(attempt: Watched): void
+  /** Ends the watch; safe to call more than once. */
+  unwatch(attempt: Watched): void
+  close(): void
+}
+
+interface State {
+  /** Connecting (or waiting for a free connection) until this, ms on `now()`'s clock. */
+  connectBy: number
+  /** Once connected: the socket's bytes read and written when last seen moving, and when that was. */
+  bytes: number
+  quietSince: number
+}
+
+/**
+ * The connect and upstream timeouts of every attempt in flight, checked by one timer that runs while
+ * any is watched. A timer per request (and a socket timeout re-armed per request) cost more on the
+ * hot path than anything else Cloakroom adds; a deadline is late by at most one check's interval.
+ *
+ * - Connect: from watch() until the request has a connected socket (a request waiting for one of the
+ *   target's connections counts too, SPEC "API routes").
+ * - Upstream: once connected, no byte read from or written to the target's socket for `upstreamMs`
+ *   (as a socket timeout would: waiting for the answer, or a stalled body either way), until the
+ *   request to the target is done.
+ */
+export function createUpstreamDeadlines(connectMs: number, upstreamMs: number, now: () => number = () => performance.now()): UpstreamDeadlines {
+  const watched = new Map<Watched, State>()
+  const intervalMs = Math.min(1000, Math.max(20, Math.min(connectMs, upstreamMs) / 20))
+  let timer: NodeJS.Timeout | undefined
+
+  function check(): void {
+    if (watched.size === 0) {
+      clearInterval(timer)
+      timer = undefined
+      return
+    }
+    const at = now()
+    for (const [attempt, state] of watched) {
+      if (attempt.request?.destroyed === true) {
+        // Done with (a kept-alive request is marked destroyed once its answer is complete), or failed.
+        watched.delete(attempt)
+        continue
+      }
+      const socket = attempt.request?.socket
+      if (socket === undefined || socket === null || socket.connecting) {
+        if (at < state.connectBy) continue
+        watched.delete(attempt)
+        attempt.connectExpired()
+        continue
+      }
+      const bytes = socket.bytesRead + socket.bytesWritten
+      if (state.quietSince === -1 || bytes !== state.bytes) {
+        state.bytes = bytes
+        state.quietSince = at
+      } else if (at - state.quietSince >= upstreamMs) {
+        watched.delete(attempt)
+        attempt.upstreamExpired(attempt.request as ClientRequest)
+      }
+    }
+  }
+
+  return {
+    watch(attempt) {
+      watched.set(attempt, { connectBy: now() + connectMs, bytes: 0, quietSince: -1 })
+      if (timer === undefined) {
+        timer = setInterval(check, intervalMs)
+        timer.unref()
+      }
+    },
+    unwatch(attempt) {
+      watched.delete(attempt)
+    },
+    close() {
+      clearInterval(timer)
+      timer = undefined
+      watched.clear()
+    },
+  }
+}
