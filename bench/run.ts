@@ -4,7 +4,7 @@
  * cores:
  *
  *   node bench/run.ts [--warmup 10] [--duration 20] [--rounds 2] [--connections 1,32,128]
- *                     [--server-cpu 0] [--load-cpu 1] [--threads 4] [--before <git ref>] [--dpop]
+ *                     [--server-cpu 0] [--load-cpu 1] [--threads 4] [--before <git ref>] [--dpop] [--only redis,before]
  *
  * This process pins itself (all its threads) to --server-cpu before starting anything, so what it
  * starts (oidc-provider and the target in this process; redis-server, Cloakroom and the floor as
@@ -51,6 +51,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '4' },
     before: { type: 'string' },
     dpop: { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 })
 const warmup = Number(args.warmup)
@@ -65,6 +66,7 @@ const loadCpu = args['load-cpu']
 execFileSync('taskset', ['-a', '-cp', serverCpu, String(process.pid)], { stdio: 'ignore' })
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
 
+const FLOOR = 'floor (node:http + http-proxy-3)'
 interface Target { name: string; url: string; cookies: string[]; pid: number | undefined; redisUrl?: string }
 interface Sample extends WrkResult { proxyCpu: number | undefined; serversCpu: number; redisCommands: number | undefined }
 
@@ -95,13 +97,19 @@ try {
   const pidOf = (port: string) => pids.find((p) => p.name === 'cloakroom' && p.cmdline.includes(port))?.pid ?? cloakroomPid(port)
   const targets: Target[] = [
     { name: 'target directly', url: `${withRedis.targetUrl}/base/x`, cookies: [], pid: undefined },
-    { name: 'floor (node:http + http-proxy-3)', url: `http://127.0.0.1:${floorPort}/x`, cookies: [], pid: floor.pid },
+    { name: FLOOR, url: `http://127.0.0.1:${floorPort}/x`, cookies: [], pid: floor.pid },
     { name: 'Cloakroom, token: user, Redis', url: `${withRedis.stack.cloakroom.url}/api/x`, cookies: withRedis.cookies, pid: pidOf(withRedis.stack.cloakroom.url), redisUrl: withRedis.stack.redis.url },
     { name: 'Cloakroom, token: user, memory', url: `${withMemory.stack.cloakroom.url}/api/x`, cookies: withMemory.cookies, pid: pidOf(withMemory.stack.cloakroom.url) },
     { name: 'Cloakroom, token: none', url: `${withRedis.stack.cloakroom.url}/public/x`, cookies: [], pid: pidOf(withRedis.stack.cloakroom.url) },
     ...(withDpop === undefined ? [] : [{ name: 'Cloakroom, token: user, Redis, DPoP', url: `${withDpop.stack.cloakroom.url}/api/x`, cookies: withDpop.cookies, pid: pidOf(withDpop.stack.cloakroom.url), redisUrl: withDpop.stack.redis.url }]),
     ...(before === undefined ? [] : [{ name: `Cloakroom ${args.before}, token: user, Redis`, url: `${before.process.url}/api/x`, cookies: withRedis.cookies, pid: cloakroomPid(before.process.url), redisUrl: withRedis.stack.redis.url }]),
   ]
+  // --only: the floor (every table's yardstick) and the targets whose names hold one of the words.
+  const only = args.only?.toLowerCase().split(',')
+  if (only !== undefined) {
+    const chosen = targets.filter((target, i) => i === 1 || only.some((word) => target.name.toLowerCase().includes(word)))
+    targets.splice(0, targets.length, ...chosen)
+  }
   for (const target of targets) {
     const response = await fetch(target.url, { headers: { 'x-csrf': '1', ...(target.cookies[0] === undefined ? {} : { cookie: target.cookies[0] }) } })
     const body = await response.text()
@@ -140,11 +148,13 @@ try {
   const header = ['conns', 'target', 'req/s', 'rounds (req/s)', 'vs floor', 'p50', 'p99', 'proxy CPU/req', 'all servers CPU/req', 'Redis cmds/req']
   const rows: string[][] = []
   for (const connections of connectionCounts) {
-    const floorRps = median((samples.get(`${connections}\u0000${targets[1]?.name}`) ?? []).map((s) => s.rps))
+    const floorRps = median((samples.get(`${connections}\u0000${FLOOR}`) ?? []).map((s) => s.rps))
     for (const target of targets) {
       const runs = samples.get(`${connections}\u0000${target.name}`) ?? []
       const rps = median(runs.map((s) => s.rps))
-      const proxyCpu = runs.every((s) => s.proxyCpu !== undefined) ? `${median(runs.map((s) => s.proxyCpu ?? 0)).toFixed(0)} µs` : '-'
+      // The least of the rounds too: on a shared machine, the one its neighbours disturbed least.
+      const cpus = runs.map((s) => s.proxyCpu ?? 0)
+      const proxyCpu = runs.every((s) => s.proxyCpu !== undefined) ? `${median(cpus).toFixed(0)} µs (least ${Math.min(...cpus).toFixed(0)})` : '-'
       const redis = runs.every((s) => s.redisCommands !== undefined) ? median(runs.map((s) => s.redisCommands ?? 0)).toFixed(3) : '-'
       const errors = runs.map((s) => s.errors).filter((e) => e !== '')
       rows.push([String(connections), target.name + (errors.length > 0 ? ` (${errors.join('; ')})` : ''), rps.toFixed(0), runs.map((s) => s.rps.toFixed(0)).join(' / '),

@@ -154,6 +154,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     if (previous !== undefined) deadlines.unwatch(previous)
     const exchange: Exchange = {
       abandoned: false,
+      deadline: undefined,
       request: undefined,
       answered: (proxyRes) => {
         took(upstreamOutcome(proxyRes.statusCode ?? 502))

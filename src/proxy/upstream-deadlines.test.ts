@@ -17,6 +17,7 @@ function attempt() {
     request: request as unknown as ClientRequest,
     connectExpired: () => fired.push(`connect after ${Math.round(performance.now() - started)}`),
     upstreamExpired: () => fired.push(`upstream after ${Math.round(performance.now() - started)}`),
+    deadline: undefined,
   }
   return { socket, request, fired, watched, started }
 }

@@ -8,6 +8,8 @@ export interface Watched {
   connectExpired(): void
   /** Connected, then nothing was sent or received for the upstream timeout. */
   upstreamExpired(request: ClientRequest): void
+  /** Kept by the deadlines while watched (initially undefined). */
+  deadline: Deadline | undefined
 }
 
 export interface UpstreamDeadlines {
@@ -17,7 +19,9 @@ export interface UpstreamDeadlines {
   close(): void
 }
 
-interface State {
+export interface Deadline {
+  /** Where the attempt is in the list of those watched. */
+  slot: number
   /** Connecting (or waiting for a free connection) until this, ms on `now()`'s clock. */
   connectBy: number
   /** Once connected: the socket's bytes read and written when last seen moving, and when that was. */
@@ -37,27 +41,33 @@ interface State {
  *   request to the target is done.
  */
 export function createUpstreamDeadlines(connectMs: number, upstreamMs: number, now: () => number = () => performance.now()): UpstreamDeadlines {
-  const watched = new Map<Watched, State>()
+  // A plain list, each attempt knowing its slot. A Map of the attempts (an entry set and deleted per
+  // request) made every young-generation collection 10x slower under load (--trace-gc: 7-25 ms, not
+  // 0.8) and promoted megabytes a second to the old generation: its deleted entries outlived them.
+  const watched: Watched[] = []
   const intervalMs = Math.min(1000, Math.max(20, Math.min(connectMs, upstreamMs) / 20))
   let timer: NodeJS.Timeout | undefined
 
   function check(): void {
-    if (watched.size === 0) {
+    if (watched.length === 0) {
       clearInterval(timer)
       timer = undefined
       return
     }
     const at = now()
-    for (const [attempt, state] of watched) {
+    // Backwards: an attempt that expires is removed by moving the last one into its slot.
+    for (let i = watched.length - 1; i >= 0; i--) {
+      const attempt = watched[i] as Watched
+      const state = attempt.deadline as Deadline
       if (attempt.request?.destroyed === true) {
         // Done with (a kept-alive request is marked destroyed once its answer is complete), or failed.
-        watched.delete(attempt)
+        remove(attempt)
         continue
       }
       const socket = attempt.request?.socket
       if (socket === undefined || socket === null || socket.connecting) {
         if (at < state.connectBy) continue
-        watched.delete(attempt)
+        remove(attempt)
         attempt.connectExpired()
         continue
       }
@@ -66,27 +76,39 @@ export function createUpstreamDeadlines(connectMs: number, upstreamMs: number, n
         state.bytes = bytes
         state.quietSince = at
       } else if (at - state.quietSince >= upstreamMs) {
-        watched.delete(attempt)
+        remove(attempt)
         attempt.upstreamExpired(attempt.request as ClientRequest)
       }
     }
   }
 
+  function remove(attempt: Watched): void {
+    const slot = attempt.deadline?.slot
+    if (slot === undefined) return
+    const last = watched.pop() as Watched
+    if (last !== attempt) {
+      watched[slot] = last
+      ;(last.deadline as Deadline).slot = slot
+    }
+    attempt.deadline = undefined
+  }
+
   return {
     watch(attempt) {
-      watched.set(attempt, { connectBy: now() + connectMs, bytes: 0, quietSince: -1 })
+      if (attempt.deadline !== undefined) return
+      attempt.deadline = { slot: watched.length, connectBy: now() + connectMs, bytes: 0, quietSince: -1 }
+      watched.push(attempt)
       if (timer === undefined) {
         timer = setInterval(check, intervalMs)
         timer.unref()
       }
     },
-    unwatch(attempt) {
-      watched.delete(attempt)
-    },
+    unwatch: remove,
     close() {
       clearInterval(timer)
       timer = undefined
-      watched.clear()
+      for (const attempt of watched) attempt.deadline = undefined
+      watched.length = 0
     },
   }
 }
