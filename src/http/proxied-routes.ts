@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { RouteConfig } from '../config/index.ts'
 import { CloakroomError } from '../errors.ts'
 import { accessTokenFor, credentialsFor } from '../session/index.ts'
-import { clientAddress, type Forwarder } from '../proxy/index.ts'
+import { clientAddress, type Forwarder, type ForwardOptions } from '../proxy/index.ts'
 import { authorize, routeFor } from './authorize-route.ts'
 import type { Deps } from './deps.ts'
 import type { CsrfOptions } from './middleware/csrf.ts'
@@ -28,6 +28,9 @@ export interface ProxiedRoutes {
  */
 export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: CsrfOptions, isEndpoint: (path: string, method: string) => boolean): ProxiedRoutes {
   const { config, log } = deps
+  // Built once per route rather than per request.
+  const attributes = new Map(config.routes.map((route) => [route, { 'cloakroom.route': route.path }]))
+  const spanAttributes = (route: RouteConfig) => attributes.get(route) ?? { 'cloakroom.route': route.path }
 
   /** The route, when this is a request the fast path serves. */
   function claim(req: IncomingMessage): { route: RouteConfig; path: string } | undefined {
@@ -51,30 +54,37 @@ export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: Csrf
 
   async function handle(req: IncomingMessage, res: ServerResponse, route: RouteConfig, path: string): Promise<void> {
     const started = performance.now()
+    // X-Request-Id goes out with the answer (the forwarder's), or below with a problem: not set here,
+    // as a header set before writeHead makes Node set each of the target's headers one by one.
     const reqId = randomUUID()
-    res.setHeader('x-request-id', reqId)
     try {
       const session = await authorize(route, { url: req.url ?? '/', headers: req.headers, kind: 'http' }, deps, csrf)
       const release = deps.inFlight.take(session === undefined
         ? `address:${addressKey(clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', config.trustProxy))}`
         : `session:${session.id}`)
       try {
-        await inSpan('cloakroom.proxy', { 'cloakroom.route': route.path }, () => forwarder.web(req, res, {
+        const { accessToken, tokenType, dpopKey } = credentialsFor(session, route.resource)
+        const options: ForwardOptions = {
           route,
-          ...credentialsFor(session, route.resource),
-          ...(session === undefined ? {} : {
-            renewToken: () => deps.refresher.replace(session, route.resource).then((renewed) => accessTokenFor(renewed, route.resource) ?? '', (error: unknown) => {
+          requestId: reqId,
+          accessToken,
+          tokenType,
+          dpopKey,
+          renewToken: session === undefined ? undefined : () => deps.refresher.replace(session, route.resource).then(
+            (renewed) => accessTokenFor(renewed, route.resource) ?? '',
+            (error: unknown) => {
               forgetCookie(res, error)
               throw error
             }),
-          }),
-        }))
+        }
+        await inSpan('cloakroom.proxy', spanAttributes(route), () => forwarder.web(req, res, options))
       } finally {
         release()
       }
     } catch (error) {
       forgetCookie(res, error)
       logProblem(log.child({ reqId }), error, problemFor(error))
+      if (!res.headersSent) res.setHeader('x-request-id', reqId)
       writeProblem(res, error)
     } finally {
       const status = res.statusCode

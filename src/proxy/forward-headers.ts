@@ -10,11 +10,16 @@ const CLIENT_FORWARDING = ['forwarded', 'x-real-ip']
  * The names a Connection header lists, lower-cased (RFC 9110 §7.6.1): hop-by-hop too, or a client's
  * `Connection: X-Forwarded-For` would make a compliant proxy behind us drop the headers we set.
  */
-function connectionNames(value: string | string[] | undefined): Set<string> {
+function connectionNames(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return NO_NAMES
+  if (value === 'keep-alive') return KEEP_ALIVE
   const names = new Set<string>()
-  if (value !== undefined) for (const name of String(value).split(',')) names.add(name.trim().toLowerCase())
+  for (const name of String(value).split(',')) names.add(name.trim().toLowerCase())
   return names
 }
+// What almost every request and answer carries, shared rather than built per message.
+const NO_NAMES: ReadonlySet<string> = new Set()
+const KEEP_ALIVE: ReadonlySet<string> = new Set(['keep-alive'])
 
 const isHopByHop = (name: string, named: ReadonlySet<string>) => HOP_BY_HOP.includes(name) || named.has(name)
 const isClientForwarding = (name: string) => name.startsWith('x-forwarded-') || CLIENT_FORWARDING.includes(name)
@@ -83,6 +88,11 @@ export function clientAddress(forwardedFor: string | string[] | undefined, remot
 }
 
 function entries(value: string | string[] | undefined): string[] {
+  if (value === undefined) return []
+  if (typeof value === 'string' && !value.includes(',')) {
+    const entry = value.trim()
+    return entry === '' ? [] : [entry]
+  }
   return (Array.isArray(value) ? value.join(',') : value ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
 }
 

@@ -16,6 +16,7 @@ const portOf = (server: Server) => (server.address() as AddressInfo).port
 before(async () => {
   // A target that holds every request under /hold and answers the rest at once.
   target = createServer((req, res) => {
+    if (req.url === '/own-id') res.setHeader('x-request-id', 'the-target-s-own')
     if (req.url?.startsWith('/hold') !== true) res.end('fast')
   })
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
@@ -38,7 +39,7 @@ before(async () => {
     },
     maxSocketsPerTarget: 2,
   })
-  front = createServer((req, res) => void forwarder.web(req, res, { route, accessToken: undefined }))
+  front = createServer((req, res) => void forwarder.web(req, res, { route, accessToken: undefined, requestId: 'cloakroom-request-1' }))
   await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve))
   frontUrl = `http://127.0.0.1:${portOf(front)}`
 })
@@ -50,12 +51,12 @@ after(() => {
   target.close()
 })
 
-function get(path: string, timeoutMs: number): Promise<{ status: number; ms: number }> {
+function get(path: string, timeoutMs: number): Promise<{ status: number; ms: number; requestId: string | undefined }> {
   const started = Date.now()
   return new Promise((resolve, reject) => {
     const req = request(`${frontUrl}${path}`, { agent: false, timeout: timeoutMs }, (res) => {
       res.resume()
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: Date.now() - started }))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: Date.now() - started, requestId: res.headers['x-request-id'] as string | undefined }))
     })
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
     req.on('error', reject)
@@ -70,9 +71,15 @@ test('a request waiting for one of the target\'s connections gets 504 once upstr
   await new Promise((resolve) => setTimeout(resolve, 200))
   const queued = await get('/fast', 5000)
   assert.equal(queued.status, 504)
+  assert.equal(queued.requestId, 'cloakroom-request-1', 'a problem answer carries the request id too')
   assert.ok(queued.ms >= 900 && queued.ms < 3000, `answered after ${queued.ms} ms`)
   for (const holder of holders) holder.destroy()
   // Once the stalled clients are gone their connections are free again.
   await new Promise((resolve) => setTimeout(resolve, 200))
   assert.equal((await get('/fast', 5000)).status, 200)
+})
+
+test('the browser gets X-Request-Id with the target\'s answer, unless the target sent its own', async () => {
+  assert.equal((await get('/fast', 5000)).requestId, 'cloakroom-request-1')
+  assert.equal((await get('/own-id', 5000)).requestId, 'the-target-s-own')
 })

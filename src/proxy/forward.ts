@@ -26,7 +26,9 @@ export interface ForwardOptions {
    * Called once when the target refuses the token (`WWW-Authenticate: Bearer error="invalid_token"`):
    * resolves to a new token, or rejects with the error the browser gets instead (SPEC "API routes").
    */
-  readonly renewToken?: () => Promise<string>
+  readonly renewToken?: (() => Promise<string>) | undefined
+  /** Sent to the browser as `X-Request-Id` with whatever answer it gets (unless the target's answer has one). */
+  readonly requestId?: string
 }
 
 export interface Forwarder {
@@ -164,7 +166,7 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
         exchange.abandoned = true
         exchange.request?.destroy()
         took('timeout')
-        writeError(res, upstreamError(timeoutError('ECONNECT_TIMEOUT', 'no connection to the target in time')))
+        fail(res, options, upstreamError(timeoutError('ECONNECT_TIMEOUT', 'no connection to the target in time')))
       },
       upstreamExpired: (request) => request.destroy(timeoutError('UPSTREAM_TIMEOUT', 'upstream timed out')),
     }
@@ -185,14 +187,14 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
       }
       const failure = upstreamError(error)
       took(failure.status === 504 ? 'timeout' : 'error')
-      writeError(res, failure)
+      fail(res, options, failure)
     })
   }
 
   function answer(req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, target: string, options: ForwardOptions, retried: boolean): void {
     if (dpopBound(options) && dpopNonce(proxyRes, target, retried)) {
       // The target wants its nonce in the proof: a request without a body goes again with it, once.
-      if (hasBody(req)) return relay(res, proxyRes)
+      if (hasBody(req)) return relay(res, proxyRes, options)
       proxyRes.destroy()
       withToken(req, tokenOf(req), target, options)
       attempt(req, res, target, options, true)
@@ -203,25 +205,25 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     const stepUp = proxyRes.statusCode === 401 && options.accessToken !== undefined ? stepUpChallenge(proxyRes.headers['www-authenticate']) : undefined
     if (stepUp !== undefined) {
       proxyRes.destroy()
-      writeError(res, stepUpRequired(stepUp, 'The API needs a stronger or more recent sign-in'))
+      fail(res, options, stepUpRequired(stepUp, 'The API needs a stronger or more recent sign-in'))
       return
     }
     const renew = options.renewToken
     if (renew === undefined || retried || options.accessToken === undefined || proxyRes.statusCode !== 401 ||
       !isInvalidTokenChallenge(proxyRes.headers['www-authenticate'])) {
-      relay(res, proxyRes)
+      relay(res, proxyRes, options)
       return
     }
     // The token died before its time: renew it once; send again what has no body, pass the 401 on otherwise.
     renew().then((token) => {
       if (res.destroyed) return proxyRes.destroy()
-      if (hasBody(req)) return relay(res, proxyRes)
+      if (hasBody(req)) return relay(res, proxyRes, options)
       proxyRes.destroy()
       withToken(req, token, target, options)
       attempt(req, res, target, options, true)
     }, (error: unknown) => {
       proxyRes.destroy()
-      writeError(res, error)
+      fail(res, options, error)
     })
   }
 
@@ -236,13 +238,22 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     return !retried && proxyRes.statusCode === 401 && isUseDpopNonceChallenge(proxyRes.headers['www-authenticate'])
   }
 
+  /** Answers with the error instead of the target's answer. */
+  function fail(res: ServerResponse, options: ForwardOptions, error: unknown): void {
+    if (options.requestId !== undefined && !res.headersSent) res.setHeader('x-request-id', options.requestId)
+    writeError(res, error)
+  }
+
   /** Streams the target's answer; a target that fails mid-body ends the browser's response too (no hang). */
-  function relay(res: ServerResponse, proxyRes: IncomingMessage): void {
+  function relay(res: ServerResponse, proxyRes: IncomingMessage, options: ForwardOptions): void {
     if (res.headersSent || res.destroyed) {
       proxyRes.destroy()
       return
     }
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.headers, isOwnCookie))
+    // One object to writeHead and no setHeader before: Node then skips a setHeader call per header.
+    const headers = responseHeaders(proxyRes.headers, isOwnCookie)
+    if (options.requestId !== undefined && headers['x-request-id'] === undefined) headers['x-request-id'] = options.requestId
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers)
     proxyRes.on('close', () => {
       if (!proxyRes.complete) res.destroy()
     })
