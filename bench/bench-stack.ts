@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { startStack, type Stack } from '../e2e/fixtures/stack.ts'
+import type { IdpClient } from '../demo/idp.ts'
 
 export interface BenchStack {
   readonly stack: Stack
@@ -30,7 +31,7 @@ async function startTarget(): Promise<Server> {
   return server
 }
 
-export async function startBenchStack({ sessions, store = 'redis', config = {}, oidc }: { sessions: number; store?: 'redis' | 'memory'; config?: Record<string, unknown>; oidc?: Record<string, unknown> }): Promise<BenchStack> {
+export async function startBenchStack({ sessions, store = 'redis', config = {}, oidc, extraClients }: { sessions: number; store?: 'redis' | 'memory'; config?: Record<string, unknown>; oidc?: Record<string, unknown>; extraClients?: readonly IdpClient[] }): Promise<BenchStack> {
   const target = await startTarget()
   const targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`
   const stack = await startStack({
@@ -47,6 +48,7 @@ export async function startBenchStack({ sessions, store = 'redis', config = {}, 
     },
     logLevel: 'warn',
     ...(oidc === undefined ? {} : { oidc }),
+    ...(extraClients === undefined ? {} : { extraClients }),
   })
   const stop = async () => {
     await stack.stop()

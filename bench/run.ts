@@ -4,7 +4,7 @@
  * cores:
  *
  *   node bench/run.ts [--warmup 10] [--duration 20] [--rounds 2] [--connections 1,32,128]
- *                     [--server-cpu 0] [--load-cpu 1] [--threads 4] [--before <git ref>] [--dpop] [--only redis,before]
+ *                     [--server-cpu 0] [--load-cpu 1] [--threads 4] [--before <git ref>] [--dpop] [--peer] [--only redis,before]
  *
  * This process pins itself (all its threads) to --server-cpu before starting anything, so what it
  * starts (oidc-provider and the target in this process; redis-server, Cloakroom and the floor as
@@ -13,7 +13,8 @@
  * Targets: the target directly; the floor; Cloakroom `token: user` with the Redis store and with the
  * memory store (session cookie + `X-CSRF: 1`: the session read, the Bearer added); Cloakroom
  * `token: none` (the same proxy, no session); with `--dpop`, Cloakroom with `oidc.dpop` (a DPoP-bound
- * token and a proof signed per request); with `--before <ref>`, that commit's Cloakroom too
+ * token and a proof signed per request); with `--peer`, Apache with mod_auth_openidc and Redis sessions
+ * (bench/peer-mod-auth-openidc.ts); with `--before <ref>`, that commit's Cloakroom too
  * (a git worktree beside this one, sharing node_modules, the same Redis and sessions). Rounds are interleaved: every round runs every
  * connection count and every target (a warm-up, then a measured run; each round starts one target
  * further on in the list, so that none always follows the same one); the table shows the median
@@ -38,6 +39,7 @@ import { freePort } from '../e2e/fixtures/free-port.ts'
 import { startCloakroom, type CloakroomProcess } from '../e2e/fixtures/cloakroom.ts'
 import { redisCli } from '../e2e/fixtures/redis-server.ts'
 import { startBenchStack } from './bench-stack.ts'
+import { peerAvailable, reservePeer, startPeer, type Peer } from './peer-mod-auth-openidc.ts'
 import { wrk, type WrkResult } from './wrk.ts'
 
 const { values: args } = parseArgs({
@@ -52,6 +54,7 @@ const { values: args } = parseArgs({
     before: { type: 'string' },
     dpop: { type: 'boolean', default: false },
     only: { type: 'string' },
+    peer: { type: 'boolean', default: false },
   },
 })
 const warmup = Number(args.warmup)
@@ -67,10 +70,14 @@ execFileSync('taskset', ['-a', '-cp', serverCpu, String(process.pid)], { stdio: 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
 
 const FLOOR = 'floor (node:http + http-proxy-3)'
-interface Target { name: string; url: string; cookies: string[]; pid: number | undefined; redisUrl?: string }
+/** `tree`: the CPU of the process and its children (Apache's workers), reaped ones included. */
+interface Target { name: string; url: string; cookies: string[]; pid: number | undefined; redisUrl?: string; tree?: boolean }
 interface Sample extends WrkResult { proxyCpu: number | undefined; serversCpu: number; redisCommands: number | undefined }
 
-const withRedis = await startBenchStack({ sessions: maxThreads })
+// --peer: Apache with mod_auth_openidc, a client of the same IdP (registered before it starts).
+if (args.peer && !peerAvailable()) throw new Error('--peer needs Debian\'s apache2 and libapache2-mod-auth-openidc (apt-get install -y apache2 libapache2-mod-auth-openidc)')
+const reserved = args.peer ? await reservePeer() : undefined
+const withRedis = await startBenchStack({ sessions: maxThreads, ...(reserved === undefined ? {} : { extraClients: [reserved.client] }) })
 const withMemory = await startBenchStack({ sessions: maxThreads, store: 'memory' }).catch(async (error: unknown) => {
   await withRedis.stop()
   throw error
@@ -82,6 +89,7 @@ const withDpop = args.dpop ? await startBenchStack({ sessions: maxThreads, oidc:
 }) : undefined
 let floor: ReturnType<typeof spawn> | undefined
 let before: { process: CloakroomProcess; worktree: string } | undefined
+let peer: Peer | undefined
 try {
   if (args.before !== undefined) before = await startBefore(args.before)
   // The floor adds a Bearer as long as the real one, so both proxies send the target the same bytes.
@@ -93,6 +101,10 @@ try {
     floor?.once('exit', (code) => reject(new Error(`floor exited with ${code}`)))
   })
 
+  if (reserved !== undefined) {
+    peer = await startPeer({ port: reserved.port, issuer: withRedis.stack.idp.issuer, redisUrl: withRedis.stack.redis.url, targetUrl: withRedis.targetUrl, sessions: maxThreads })
+  }
+
   const pids = serverProcesses()
   const pidOf = (port: string) => pids.find((p) => p.name === 'cloakroom' && p.cmdline.includes(port))?.pid ?? cloakroomPid(port)
   const targets: Target[] = [
@@ -102,6 +114,7 @@ try {
     { name: 'Cloakroom, token: user, memory', url: `${withMemory.stack.cloakroom.url}/api/x`, cookies: withMemory.cookies, pid: pidOf(withMemory.stack.cloakroom.url) },
     { name: 'Cloakroom, token: none', url: `${withRedis.stack.cloakroom.url}/public/x`, cookies: [], pid: pidOf(withRedis.stack.cloakroom.url) },
     ...(withDpop === undefined ? [] : [{ name: 'Cloakroom, token: user, Redis, DPoP', url: `${withDpop.stack.cloakroom.url}/api/x`, cookies: withDpop.cookies, pid: pidOf(withDpop.stack.cloakroom.url), redisUrl: withDpop.stack.redis.url }]),
+    ...(peer === undefined ? [] : [{ name: 'mod_auth_openidc (Apache, Redis sessions)', url: `${peer.url}/api/x`, cookies: peer.cookies, pid: peer.pid, tree: true, redisUrl: withRedis.stack.redis.url }]),
     ...(before === undefined ? [] : [{ name: `Cloakroom ${args.before}, token: user, Redis`, url: `${before.process.url}/api/x`, cookies: withRedis.cookies, pid: cloakroomPid(before.process.url), redisUrl: withRedis.stack.redis.url }]),
   ]
   // --only: the floor (every table's yardstick) and the targets whose names hold one of the words.
@@ -127,9 +140,10 @@ try {
       for (const target of order) {
         const run = { url: target.url, connections, threads: Math.min(maxThreads, connections), cookies: target.cookies, cpu: loadCpu }
         await wrk({ ...run, seconds: warmup })
-        const before = { proxy: target.pid === undefined ? 0 : cpuTicks(target.pid), servers: serversTicks(pids), redis: await redisCalls(target.redisUrl) }
+        const proxyTicks = () => target.pid === undefined ? 0 : target.tree === true ? treeTicks(target.pid) : cpuTicks(target.pid)
+        const before = { proxy: proxyTicks(), servers: serversTicks(serverProcesses()), redis: await redisCalls(target.redisUrl) }
         const result = await wrk({ ...run, seconds: duration })
-        const after = { proxy: target.pid === undefined ? 0 : cpuTicks(target.pid), servers: serversTicks(pids), redis: await redisCalls(target.redisUrl) }
+        const after = { proxy: proxyTicks(), servers: serversTicks(serverProcesses()), redis: await redisCalls(target.redisUrl) }
         const perRequest = (ticks: number) => (ticks / CLK_TCK) * 1e6 / result.requests
         const sample: Sample = {
           ...result,
@@ -174,6 +188,7 @@ try {
     floor.kill('SIGTERM')
     await exited
   }
+  await peer?.stop()
   if (before !== undefined) {
     await before.process.stop()
     execFileSync('git', ['worktree', 'remove', '--force', before.worktree], { stdio: 'ignore' })
@@ -232,8 +247,28 @@ function cpuTicks(pid: number): number {
   const fields = statFields(pid)
   return Number(fields[11]) + Number(fields[12])
 }
+/** A process's own CPU, its reaped children's, and its live children's (one level: Apache's workers). */
+function treeTicks(pid: number): number {
+  const fields = statFields(pid)
+  const children = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).flatMap((entry) => {
+    try {
+      return Number(statFields(Number(entry))[1]) === pid ? [cpuTicks(Number(entry))] : []
+    } catch {
+      return []
+    }
+  })
+  return Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]) + children.reduce((a, b) => a + b, 0)
+}
+/** Every server process as they are now (Apache starts and stops workers), their reaped children included. */
 function serversTicks(pids: Array<{ pid: number }>): number {
-  return pids.reduce((sum, { pid }) => sum + cpuTicks(pid), 0)
+  return pids.reduce((sum, { pid }) => {
+    try {
+      const fields = statFields(pid)
+      return sum + Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+    } catch {
+      return sum // gone since listed
+    }
+  }, 0)
 }
 function cpusAllowed(pid: number): string {
   return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?'
