@@ -231,11 +231,16 @@ function serverProcesses(): Array<{ pid: number; name: string; cmdline: string }
   }
   const all = [process.pid]
   for (let i = 0; i < all.length; i++) all.push(...(parents.get(all[i] ?? 0) ?? []))
-  return all.map((pid) => {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()
+  return all.flatMap((pid) => {
+    let cmdline: string
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()
+    } catch {
+      return [] // gone since listed
+    }
     const name = pid === process.pid ? 'bench (idp, target)' : cmdline.includes('src/cli.ts') ? 'cloakroom' : cmdline.includes('floor.ts') ? 'floor'
       : cmdline.includes('redis-server') && !cmdline.startsWith('sh') && !cmdline.startsWith('/bin/sh') ? 'redis-server' : cmdline.split(' ')[0] ?? '?'
-    return { pid, name, cmdline }
+    return [{ pid, name, cmdline }]
   })
 }
 /** The fields of /proc/<pid>/stat after the command name: [state, ppid, …]; utime and stime are [11] and [12]. */
