@@ -7,10 +7,13 @@ const CONNECT_MS = 100
 const UPSTREAM_MS = 200
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** An attempt whose request and socket the test moves by hand; it records when each deadline fired. */
-function attempt() {
-  const socket = { connecting: true, bytesRead: 0, bytesWritten: 0 }
-  const request = { socket: null as typeof socket | null, destroyed: false }
+/**
+ * An attempt whose request and socket the test moves by hand (`connected`: it has a connected
+ * socket already); it records when each deadline fired.
+ */
+function attempt({ connected = false } = {}) {
+  const socket = { connecting: !connected, bytesRead: 0, bytesWritten: 0 }
+  const request = { socket: connected ? socket : null as typeof socket | null, destroyed: false }
   const started = performance.now()
   const fired: string[] = []
   const watched: Watched & { request: ClientRequest } = {
@@ -41,9 +44,7 @@ test('an attempt with no socket, or a socket still connecting, expires once the 
 
 test('once connected, only a socket quiet for the upstream timeout expires; bytes either way keep it alive', async () => {
   const deadlines = createUpstreamDeadlines(CONNECT_MS, UPSTREAM_MS)
-  const busy = attempt()
-  busy.request.socket = busy.socket
-  busy.socket.connecting = false
+  const busy = attempt({ connected: true })
   deadlines.watch(busy.watched)
   // Bytes read, then written, every 50 ms for twice the upstream timeout.
   for (let i = 0; i < 8; i++) {
@@ -62,9 +63,7 @@ test('once connected, only a socket quiet for the upstream timeout expires; byte
 
 test('a request that is done (or destroyed), or an attempt no longer watched, never expires', async () => {
   const deadlines = createUpstreamDeadlines(CONNECT_MS, UPSTREAM_MS)
-  const done = attempt()
-  done.request.socket = done.socket
-  done.socket.connecting = false
+  const done = attempt({ connected: true })
   done.request.destroyed = true
   const unwatched = attempt()
   deadlines.watch(done.watched)
