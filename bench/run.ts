@@ -120,7 +120,7 @@ try {
   // --only: the floor (every table's yardstick) and the targets whose names hold one of the words.
   const only = args.only?.toLowerCase().split(',')
   if (only !== undefined) {
-    const chosen = targets.filter((target, i) => i === 1 || only.some((word) => target.name.toLowerCase().includes(word)))
+    const chosen = targets.filter((target) => target.name === FLOOR || only.some((word) => target.name.toLowerCase().includes(word)))
     targets.splice(0, targets.length, ...chosen)
   }
   for (const target of targets) {
