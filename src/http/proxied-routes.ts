@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { RouteConfig } from '../config/index.ts'
 import { CloakroomError } from '../errors.ts'
@@ -9,7 +10,6 @@ import type { CsrfOptions } from './middleware/csrf.ts'
 import { logProblem, problemFor, writeProblem } from './middleware/problem.ts'
 import { addressKey } from './middleware/rate-limit.ts'
 import { inSpan } from '../observability/tracing.ts'
-import { nextRequestId } from './request-id.ts'
 
 /**
  * The hot path: requests for a route with a target, served on bare node:http. Every API call an SPA
@@ -56,7 +56,7 @@ export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: Csrf
     const started = performance.now()
     // X-Request-Id goes out with the answer (the forwarder's), or below with a problem: not set here,
     // as a header set before writeHead makes Node set each of the target's headers one by one.
-    const reqId = nextRequestId()
+    const reqId = randomUUID()
     try {
       const session = await authorize(route, { url: req.url ?? '/', headers: req.headers, kind: 'http' }, deps, csrf)
       const release = deps.inFlight.take(session === undefined

@@ -1,8 +1,8 @@
+import { randomUUID } from 'node:crypto'
 import type { Middleware } from 'koa'
 import type { Logger } from 'pino'
 import type { AppState } from '../app-state.ts'
 import type { Metrics } from '../../observability/metrics.ts'
-import { nextRequestId } from '../request-id.ts'
 
 /**
  * Gives each request an id and a child logger, and logs one line when it is done. The path is logged
@@ -10,7 +10,7 @@ import { nextRequestId } from '../request-id.ts'
  */
 export function accessLog(log: Logger, metrics: Metrics): Middleware<AppState> {
   return async (ctx, next) => {
-    const reqId = nextRequestId()
+    const reqId = randomUUID()
     const started = performance.now()
     ctx.state.log = log.child({ reqId })
     ctx.set('x-request-id', reqId)
