@@ -59,6 +59,8 @@ export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: Csrf
     const reqId = randomUUID()
     try {
       const session = await authorize(route, { url: req.url ?? '/', headers: req.headers, kind: 'http' }, deps, csrf)
+      // The browser left while its session was read or refreshed: nothing to count, forward or answer.
+      if (res.closed || res.destroyed) return
       const release = deps.inFlight.take(session === undefined
         ? `address:${addressKey(clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', config.trustProxy))}`
         : `session:${session.id}`)
@@ -87,7 +89,8 @@ export function createProxiedRoutes(deps: Deps, forwarder: Forwarder, csrf: Csrf
       if (!res.headersSent) res.setHeader('x-request-id', reqId)
       writeProblem(res, error)
     } finally {
-      const status = res.statusCode
+      // 499 (as nginx logs it): the browser left before any answer was sent.
+      const status = res.headersSent ? res.statusCode : 499
       deps.metrics.observeRequest(route.path, req.method ?? 'GET', status, (performance.now() - started) / 1000)
       // An access log line per proxied call at info would cost more than the rest of the call: the
       // calls that went well are logged at debug, the others at info, like every /auth request.

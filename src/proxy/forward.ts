@@ -264,6 +264,9 @@ export function createForwarder({ config, isOwnCookie, writeError, maxSocketsPer
     web(req, res, options) {
       const target = options.route.target
       if (target === undefined) throw new Error('web() needs a route with a target')
+      // The browser left while the session was read or refreshed: its 'close' has been and gone, and
+      // nothing is sent to the target for nobody.
+      if (res.closed || res.destroyed) return Promise.resolve()
       prepare(req, options.route, false)
       withToken(req, options.accessToken, target, options)
       return new Promise((resolve) => {
