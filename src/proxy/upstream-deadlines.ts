@@ -32,7 +32,7 @@ export interface Deadline {
 /**
  * The connect and upstream timeouts of every attempt in flight, checked by one timer that runs while
  * any is watched. A timer per request (and a socket timeout re-armed per request) cost more on the
- * hot path than anything else Cloakroom adds; a deadline is late by at most one check's interval.
+ * hot path than anything else Cloakroom adds; a deadline fires up to about two checks late, never early.
  *
  * - Connect: from watch() until the request has a connected socket (a request waiting for one of the
  *   target's connections counts too, SPEC "API routes").
