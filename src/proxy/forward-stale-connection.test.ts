@@ -1,17 +1,14 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer, request, type Server } from 'node:http'
+import { request } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net'
-import { loadConfig } from '../config/index.ts'
-import { problemFor } from '../http/middleware/problem.ts'
-import { createForwarder, type Forwarder } from './forward.ts'
+import { startForwarding, type Forwarding } from './forward-fixture.ts'
 
 // A kept-alive connection that the target closes just as the next request goes out on it (its idle
 // timeout racing the proxy's reuse): the request never reached the target.
 
 let target: TcpServer
-let front: Server
-let forwarder: Forwarder
+let forwarding: Forwarding
 let frontUrl: string
 /** Requests the target answered, and connections it dropped on their second request. */
 const seen = { answered: 0, dropped: 0 }
@@ -34,31 +31,11 @@ before(async () => {
     socket.on('error', () => {})
   })
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
-  const config = loadConfig(JSON.stringify({
-    publicUrl: 'http://127.0.0.1:1',
-    oidc: { issuer: 'http://127.0.0.1:1', clientId: 'c', clientSecret: 'secret' },
-    session: { secrets: ['a-session-secret-of-at-least-32-characters'] },
-    store: { type: 'memory' },
-    routes: [{ path: '/', target: `http://127.0.0.1:${(target.address() as AddressInfo).port}`, token: 'none', csrf: false }],
-  }), {})
-  const route = config.routes[0]
-  assert.ok(route !== undefined)
-  forwarder = createForwarder({
-    config,
-    isOwnCookie: () => false,
-    writeError: (res, error) => {
-      const problem = problemFor(error)
-      res.writeHead(problem.status, problem.headers).end(problem.body)
-    },
-  })
-  front = createServer((req, res) => void forwarder.web(req, res, { route, accessToken: undefined }))
-  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve))
-  frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`
+  forwarding = await startForwarding((target.address() as AddressInfo).port)
+  frontUrl = forwarding.url
 })
 after(() => {
-  forwarder.close()
-  front.closeAllConnections()
-  front.close()
+  forwarding.close()
   target.close()
 })
 

@@ -2,16 +2,11 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { loadConfig } from '../config/index.ts'
-import { problemFor } from '../http/middleware/problem.ts'
-import { createForwarder, type Forwarder } from './forward.ts'
+import { startForwarding, type Forwarding } from './forward-fixture.ts'
 
 let target: Server
-let front: Server
-let forwarder: Forwarder
+let forwarding: Forwarding
 let frontUrl: string
-
-const portOf = (server: Server) => (server.address() as AddressInfo).port
 
 before(async () => {
   // A target that holds every request under /hold and answers the rest at once.
@@ -20,34 +15,16 @@ before(async () => {
     if (req.url?.startsWith('/hold') !== true) res.end('fast')
   })
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
-  const config = loadConfig(JSON.stringify({
-    publicUrl: 'http://127.0.0.1:1',
-    oidc: { issuer: 'http://127.0.0.1:1', clientId: 'c', clientSecret: 'secret' },
-    session: { secrets: ['a-session-secret-of-at-least-32-characters'] },
-    store: { type: 'memory' },
+  forwarding = await startForwarding((target.address() as AddressInfo).port, {
     timeouts: { upstreamConnect: 1, upstream: 30 },
-    routes: [{ path: '/', target: `http://127.0.0.1:${portOf(target)}`, token: 'none', csrf: false }],
-  }), {})
-  const route = config.routes[0]
-  assert.ok(route !== undefined)
-  forwarder = createForwarder({
-    config,
-    isOwnCookie: () => false,
-    writeError: (res, error) => {
-      const problem = problemFor(error)
-      res.writeHead(problem.status, problem.headers).end(problem.body)
-    },
     maxSocketsPerTarget: 2,
+    options: { requestId: 'cloakroom-request-1' },
   })
-  front = createServer((req, res) => void forwarder.web(req, res, { route, accessToken: undefined, requestId: 'cloakroom-request-1' }))
-  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve))
-  frontUrl = `http://127.0.0.1:${portOf(front)}`
+  frontUrl = forwarding.url
 })
 after(() => {
-  forwarder.close()
-  front.closeAllConnections()
+  forwarding.close()
   target.closeAllConnections()
-  front.close()
   target.close()
 })
 
